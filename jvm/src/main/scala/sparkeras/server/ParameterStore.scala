@@ -1,0 +1,31 @@
+package sparkeras.server
+
+import java.nio.FloatBuffer
+import java.util.concurrent.atomic.AtomicLong
+
+/**
+ * The master copy of the trainable weights as one flat float array, with a version
+ * that counts applied updates. Updates happen in place; `locked` decides whether
+ * they are serialized (synchronous, asynchronous) or not (hogwild).
+ */
+final class ParameterStore(initial: Array[Float], rule: UpdateRule, locked: Boolean) {
+  private val weights: Array[Float] = initial.clone()
+  private val versionCounter = new AtomicLong(0)
+  private val lock = new Object
+
+  def size: Int = weights.length
+  def version: Long = versionCounter.get()
+  def ruleName: String = rule.name
+
+  /** Applies one contribution; returns the version it produced. */
+  def update(contribution: FloatBuffer, scale: Float, through: UpdateRule = rule): Long =
+    if (locked) lock.synchronized { through.apply(weights, contribution, scale); versionCounter.incrementAndGet() }
+    else { through.apply(weights, contribution, scale); versionCounter.incrementAndGet() }
+
+  /** Copies the weights into `into` (consistent unless hogwild); returns their version. */
+  def snapshot(into: Array[Float]): Long =
+    if (locked) lock.synchronized { System.arraycopy(weights, 0, into, 0, weights.length); versionCounter.get() }
+    else { System.arraycopy(weights, 0, into, 0, weights.length); versionCounter.get() }
+
+  def snapshot(): Array[Float] = { val out = new Array[Float](weights.length); snapshot(out); out }
+}

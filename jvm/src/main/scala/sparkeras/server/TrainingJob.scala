@@ -1,0 +1,122 @@
+package sparkeras.server
+
+import java.nio.FloatBuffer
+import java.util.concurrent.atomic.{AtomicInteger, AtomicLong}
+
+import scala.jdk.CollectionConverters._
+
+import sparkeras.wire.Wire._
+
+/**
+ * One training job on the server side: its configuration, master weights, update
+ * rule, synchronous rounds, progress counters and history. Connections hand it
+ * messages; it never trusts them, and a bad one leaves the weights untouched.
+ */
+final class TrainingJob(val config: JobConfig) {
+  TrainingJob.validate(config)
+
+  val mode: String = config.getMode
+  private val initial: Array[Float] = TrainingJob.trainableFlat(config)
+  private val rule = UpdateRule.create(config.getOptimizerClass,
+    config.getOptimizerParamsMap.asScala.map { case (k, v) => k -> v.doubleValue }.toMap, initial.length)
+  val store = new ParameterStore(initial, rule, locked = mode != "hogwild")
+  private val aggregator = if (mode == "synchronous") new SyncAggregator(store, config.getNumWorkers) else null
+  val history = new EpochHistory
+
+  val samplesSeen = new AtomicLong(0)
+  val pushes = new AtomicLong(0)
+  private val nextWorkerId = new AtomicInteger(0)
+  private val stalenessSum = new AtomicLong(0)
+  private val stalenessMax = new AtomicLong(0)
+
+  // Synchronous jobs agree on one number of steps per epoch before the first round.
+  private val helloSamples = scala.collection.mutable.Map.empty[Int, Long]
+  private var agreedSteps = -1
+
+  def size: Int = initial.length
+
+  /** Registers a worker; synchronous jobs block here until every worker has said hello. */
+  def welcome(hello: Hello, timeoutMs: Long): Welcome = {
+    val steps = if (aggregator != null) agreeOnSteps(hello, timeoutMs) else 0
+    val current = store.snapshot()
+    Welcome.newBuilder()
+      .setWorkerId(nextWorkerId.getAndIncrement())
+      .setConfig(config)
+      .setVersion(store.version)
+      .setWeights(Tensors.fromArray(current))
+      .setStepsPerEpoch(steps)
+      .build()
+  }
+
+  private def agreeOnSteps(hello: Hello, timeoutMs: Long): Int = synchronized {
+    helloSamples(hello.getPartition) = hello.getNumSamples
+    notifyAll()
+    val deadline = System.currentTimeMillis() + timeoutMs
+    while (agreedSteps < 0 && helloSamples.size < config.getNumWorkers) {
+      val left = deadline - System.currentTimeMillis()
+      if (left <= 0) throw new IllegalStateException(
+        s"synchronous training needs ${config.getNumWorkers} workers but only ${helloSamples.size} arrived within ${timeoutMs / 1000}s")
+      wait(left)
+    }
+    if (agreedSteps < 0) {
+      val bs = math.max(1, config.getBatchSize)
+      agreedSteps = helloSamples.values.map(n => ((n + bs - 1) / bs).toInt).max.max(1)
+    }
+    agreedSteps
+  }
+
+  /** Applies one push according to the mode; throws (leaving the weights intact) if it is malformed. */
+  def push(p: Push): Unit = {
+    val values = Tensors.floatView(p.getValues, initial.length, "pushed tensor")
+    val through = p.getKind match {
+      case PushKind.GRADIENT => rule
+      case PushKind.DELTA => DeltaMerge
+      case other => throw new IllegalArgumentException(s"push kind must be GRADIENT or DELTA, got $other")
+    }
+    if (aggregator != null) aggregator.contribute(values, through)
+    else {
+      val produced = store.update(values, 1f, through)
+      val staleness = math.max(0L, produced - 1 - p.getBaseVersion)
+      stalenessSum.addAndGet(staleness)
+      stalenessMax.accumulateAndGet(staleness, (a, b) => math.max(a, b))
+    }
+    pushes.incrementAndGet()
+    samplesSeen.addAndGet(p.getSamples)
+  }
+
+  def workerLeft(): Unit = if (aggregator != null) aggregator.leave()
+
+  def abort(reason: String): Unit = if (aggregator != null) aggregator.abort(reason)
+
+  def meanStaleness: Double = { val n = pushes.get(); if (n == 0) 0.0 else stalenessSum.get().toDouble / n }
+  def maxStaleness: Long = stalenessMax.get()
+  def rounds: Long = if (aggregator != null) aggregator.rounds else 0L
+}
+
+object TrainingJob {
+  val modes: Set[String] = Set("synchronous", "asynchronous", "hogwild")
+
+  def validate(c: JobConfig): Unit = {
+    require(modes.contains(c.getMode), s"mode must be one of ${modes.toSeq.sorted.mkString(", ")}, got '${c.getMode}'")
+    require(c.getNumWorkers > 0, s"num_workers must be positive, got ${c.getNumWorkers}")
+    require(c.getTrainableSizesCount > 0, "the model has no trainable weights")
+    UpdateRule.create(c.getOptimizerClass, Map.empty, 0) // fails with the list of supported rules
+  }
+
+  /** The trainable weights, flattened in order, taken from the initial weights the driver sent. */
+  def trainableFlat(c: JobConfig): Array[Float] = {
+    val total = c.getTrainableSizesList.asScala.map(_.longValue).sum
+    require(total < Int.MaxValue, s"$total trainable parameters do not fit one array")
+    val out = new Array[Float](total.toInt)
+    // The driver sends the trainable weights first, in order, then the non-trainable ones.
+    var offset = 0
+    c.getTrainableSizesList.asScala.zipWithIndex.foreach { case (n, i) =>
+      require(i < c.getInitialWeightsCount, "fewer initial weights than trainable variables")
+      val t = c.getInitialWeights(i)
+      val view = Tensors.floatView(t, n.intValue, s"initial weight $i")
+      view.get(out, offset, n.intValue)
+      offset += n.intValue
+    }
+    out
+  }
+}

@@ -1,0 +1,93 @@
+package sparkeras.server
+
+import java.nio.FloatBuffer
+
+/**
+ * How a contribution changes the master weights, in place. Rules that keep state
+ * (momentum, Adam's moments) own it; callers serialize calls except in hogwild mode.
+ */
+trait UpdateRule {
+  def name: String
+  def apply(weights: Array[Float], contribution: FloatBuffer, scale: Float): Unit
+}
+
+/** Adds the contribution: elephas's delta merge, and the merge step of model averaging. */
+object DeltaMerge extends UpdateRule {
+  val name = "delta"
+  def apply(w: Array[Float], d: FloatBuffer, scale: Float): Unit = {
+    var i = 0
+    while (i < w.length) { w(i) += scale * d.get(i); i += 1 }
+  }
+}
+
+/** Keras's SGD: plain, with momentum, or Nesterov momentum. */
+final class Sgd(learningRate: Float, momentum: Float, nesterov: Boolean, size: Int) extends UpdateRule {
+  val name = "sgd"
+  private val velocity = if (momentum != 0f) new Array[Float](size) else null
+
+  def apply(w: Array[Float], g: FloatBuffer, scale: Float): Unit = {
+    val lr = learningRate * scale
+    var i = 0
+    if (velocity == null) {
+      while (i < w.length) { w(i) -= lr * g.get(i); i += 1 }
+    } else if (!nesterov) {
+      while (i < w.length) {
+        val m = momentum * velocity(i) - lr * g.get(i)
+        velocity(i) = m; w(i) += m; i += 1
+      }
+    } else {
+      while (i < w.length) {
+        val gi = lr * g.get(i)
+        val m = momentum * velocity(i) - gi
+        velocity(i) = m; w(i) += momentum * m - gi; i += 1
+      }
+    }
+  }
+}
+
+/** Keras's Adam (with optional AMSGrad), the same arithmetic as keras.optimizers.Adam. */
+final class Adam(learningRate: Float, beta1: Float, beta2: Float, epsilon: Float, amsgrad: Boolean, size: Int)
+    extends UpdateRule {
+  val name = "adam"
+  private val m = new Array[Float](size)
+  private val v = new Array[Float](size)
+  private val vMax = if (amsgrad) new Array[Float](size) else null
+  private var step = 0L
+
+  def apply(w: Array[Float], g: FloatBuffer, scale: Float): Unit = {
+    step += 1
+    val b1Power = math.pow(beta1.toDouble, step.toDouble)
+    val b2Power = math.pow(beta2.toDouble, step.toDouble)
+    val alpha = (learningRate * math.sqrt(1 - b2Power) / (1 - b1Power)).toFloat
+    val oneMinusB1 = 1f - beta1
+    val oneMinusB2 = 1f - beta2
+    var i = 0
+    while (i < w.length) {
+      val gi = g.get(i) * scale
+      val mi = m(i) + (gi - m(i)) * oneMinusB1
+      val vi = v(i) + (gi * gi - v(i)) * oneMinusB2
+      m(i) = mi; v(i) = vi
+      val denom = if (vMax == null) vi else { val x = math.max(vMax(i), vi); vMax(i) = x; x }
+      w(i) -= alpha * mi / (math.sqrt(denom.toDouble).toFloat + epsilon)
+      i += 1
+    }
+  }
+}
+
+object UpdateRule {
+  val supported: Seq[String] = Seq("sgd", "adam", "delta")
+
+  def create(name: String, params: Map[String, Double], size: Int): UpdateRule = {
+    def p(key: String, default: Double): Float = params.getOrElse(key, default).toFloat
+    name.toLowerCase match {
+      case "sgd" => new Sgd(p("learning_rate", 0.01), p("momentum", 0.0), params.getOrElse("nesterov", 0.0) != 0.0, size)
+      case "adam" =>
+        new Adam(p("learning_rate", 0.001), p("beta_1", 0.9), p("beta_2", 0.999), p("epsilon", 1e-7),
+          params.getOrElse("amsgrad", 0.0) != 0.0, size)
+      case "delta" => DeltaMerge
+      case other =>
+        throw new IllegalArgumentException(
+          s"the parameter server has no update rule '$other'; supported: ${supported.mkString(", ")}")
+    }
+  }
+}

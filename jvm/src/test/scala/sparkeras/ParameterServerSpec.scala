@@ -1,0 +1,116 @@
+package sparkeras
+
+import java.nio.charset.StandardCharsets.UTF_8
+
+import org.scalatest.BeforeAndAfterEach
+import org.scalatest.funsuite.AnyFunSuite
+import sparkeras.wire.Wire._
+
+class ParameterServerSpec extends AnyFunSuite with BeforeAndAfterEach {
+  private var coordinator: Coordinator = _
+  private def token = coordinator.getToken.grouped(2).map(Integer.parseInt(_, 16).toByte).toArray
+
+  override def beforeEach(): Unit = coordinator = new Coordinator("127.0.0.1", 1 << 20)
+  override def afterEach(): Unit = coordinator.stop()
+
+  private def configure(c: JobConfig): Unit = {
+    val driver = new TestClient(coordinator.getPort)
+    assert(driver.hello(token, Role.DRIVER).hasAck)
+    val r = driver.call(Envelope.newBuilder().setJobConfig(c).build())
+    assert(r.hasAck, r.toString)
+    driver.close()
+  }
+
+  test("binds to the requested address and hands out a 32-byte token") {
+    assert(coordinator.getHost == "127.0.0.1" && coordinator.getPort > 0)
+    assert(token.length == 32)
+    assert(coordinator.version == Version.current && Version.current != "unknown")
+  }
+
+  test("a wrong token is refused and nothing else is accepted on that connection") {
+    configure(TestClient.config("asynchronous", Array(1f, 1f)))
+    val c = new TestClient(coordinator.getPort)
+    val wrong = token.clone(); wrong(0) = (wrong(0) ^ 1).toByte
+    val r = c.hello(wrong, Role.WORKER)
+    assert(r.hasError && r.getError.getMessage.contains("authentication failed"))
+    assert(c.readReply().isEmpty, "the server must close the connection")
+    val pusher = new TestClient(coordinator.getPort)
+    val r2 = pusher.push(Array(5f, 5f))
+    assert(r2.hasError && r2.getError.getMessage.contains("first frame must be a Hello"))
+    val check = new TestClient(coordinator.getPort); check.hello(token, Role.WORKER)
+    assert(check.pull().toSeq == Seq(1f, 1f))
+  }
+
+  test("a frame over the cap is refused before it is read, and the weights are untouched") {
+    configure(TestClient.config("asynchronous", Array(1f)))
+    val c = new TestClient(coordinator.getPort)
+    c.hello(token, Role.WORKER)
+    c.rawWrite(Array[Byte](0x7f, 0, 0, 0)) // announces ~2 GB, sends nothing more
+    val r = c.readReply().get
+    assert(r.hasError && r.getError.getMessage.contains("exceeds the cap"))
+    val check = new TestClient(coordinator.getPort); check.hello(token, Role.WORKER)
+    assert(check.pull().toSeq == Seq(1f))
+  }
+
+  test("a frame that does not parse is refused with a clear error") {
+    configure(TestClient.config("asynchronous", Array(1f)))
+    val c = new TestClient(coordinator.getPort)
+    c.hello(token, Role.WORKER)
+    val junk = "definitely not protobuf".getBytes(UTF_8) ++ Array.fill[Byte](8)(0xff.toByte)
+    c.rawWrite(Array[Byte](0, 0, 0, junk.length.toByte) ++ junk)
+    val r = c.readReply().get
+    assert(r.hasError && r.getError.getMessage.contains("not a valid sparkeras envelope"))
+  }
+
+  test("a push of the wrong size is refused and leaves the weights intact") {
+    configure(TestClient.config("asynchronous", Array(1f, 2f, 3f)))
+    val c = new TestClient(coordinator.getPort)
+    assert(c.hello(token, Role.WORKER).hasWelcome)
+    val r = c.push(Array(1f))
+    assert(r.hasError && r.getError.getMessage.contains("3 trainable parameters"))
+    assert(c.pull().toSeq == Seq(1f, 2f, 3f))
+  }
+
+  test("asynchronous pushes apply the server-side rule and report staleness") {
+    configure(TestClient.config("asynchronous", Array(1f, 1f), params = Map("learning_rate" -> 0.5)))
+    val a = new TestClient(coordinator.getPort); val b = new TestClient(coordinator.getPort)
+    val wa = a.hello(token, Role.WORKER).getWelcome; b.hello(token, Role.WORKER)
+    assert(wa.getConfig.getMode == "asynchronous" && TestClient.floats(wa.getWeights).toSeq == Seq(1f, 1f))
+    a.push(Array(1f, 1f), base = 0)
+    val r = b.push(Array(1f, 1f), want = true, base = 0)
+    assert(TestClient.floats(r.getWeights.getValues).toSeq == Seq(0f, 0f) && r.getWeights.getVersion == 2)
+    assert(coordinator.progress().split(" ")(6) == "1", coordinator.progress())
+  }
+
+  test("synchronous mode averages one gradient per worker per round over TCP") {
+    configure(TestClient.config("synchronous", Array(0f), params = Map("learning_rate" -> 1.0), workers = 2, batchSize = 10))
+    val a = new TestClient(coordinator.getPort); val b = new TestClient(coordinator.getPort)
+    var stepsA = 0
+    val ta = new Thread(() => stepsA = a.hello(token, Role.WORKER, partition = 0, samples = 25).getWelcome.getStepsPerEpoch)
+    ta.start()
+    val stepsB = b.hello(token, Role.WORKER, partition = 1, samples = 9).getWelcome.getStepsPerEpoch
+    ta.join(5000)
+    assert(stepsA == 3 && stepsB == 3, "both workers agree on the larger partition's step count")
+    var ra: Envelope = null
+    val t = new Thread(() => ra = a.push(Array(2f), want = true)); t.start()
+    val rb = b.push(Array(4f), want = true); t.join(5000)
+    assert(TestClient.floats(rb.getWeights.getValues).toSeq == Seq(-3f))
+    assert(TestClient.floats(ra.getWeights.getValues).toSeq == Seq(-3f))
+  }
+
+  test("per-epoch metrics are averaged by row count into the history") {
+    configure(TestClient.config("asynchronous", Array(0f)))
+    val a = new TestClient(coordinator.getPort); a.hello(token, Role.WORKER)
+    a.call(Envelope.newBuilder().setEpochMetrics(EpochMetrics.newBuilder().setEpoch(0).setSamples(30).putValues("loss", 1.0)
+      .setValSamples(10).putValValues("loss", 2.0)).build())
+    a.call(Envelope.newBuilder().setEpochMetrics(EpochMetrics.newBuilder().setEpoch(0).setSamples(10).putValues("loss", 3.0)).build())
+    val h = a.call(Envelope.newBuilder().setHistoryRequest(HistoryRequest.getDefaultInstance).build()).getHistory
+    assert(h.getEpochsCount == 1 && h.getEpochs(0).getValuesMap.get("loss") == 1.5 && h.getEpochs(0).getValuesMap.get("val_loss") == 2.0)
+  }
+
+  test("an unsupported optimizer in the job configuration is a clear error") {
+    val driver = new TestClient(coordinator.getPort); driver.hello(token, Role.DRIVER)
+    val r = driver.call(Envelope.newBuilder().setJobConfig(TestClient.config("asynchronous", Array(0f), rule = "adagrad")).build())
+    assert(r.hasError && r.getError.getMessage.contains("supported: sgd, adam, delta"))
+  }
+}
