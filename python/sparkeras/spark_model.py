@@ -170,7 +170,14 @@ class SparkModel:
                 from pyspark import BarrierTaskContext
                 ctx = BarrierTaskContext.get()
                 yield task.run(rows, ctx.partitionId(), ctx.attemptNumber())
-            return rdd.barrier().mapPartitions(run_barrier).collect()
+            try:
+                return rdd.barrier().mapPartitions(run_barrier).collect()
+            except Exception as e:
+                # Spark refuses barrier stages over some lineages (union, coalesce, ...) before any
+                # task starts; a shuffle gives the stage a clean start.
+                if "Barrier execution mode does not allow" not in str(e):
+                    raise
+                return rdd.repartition(rdd.getNumPartitions()).barrier().mapPartitions(run_barrier).collect()
 
         def run(index, rows):
             from pyspark import TaskContext

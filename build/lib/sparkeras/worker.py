@@ -1,0 +1,292 @@
+"""The executor side: builds the Keras model once per Python worker process, streams
+its partition in mini-batches through compiled TensorFlow steps, and exchanges
+gradients or weight deltas with the parameter server as raw bytes."""
+import hashlib
+import json
+import math
+import os
+
+import numpy as np
+
+from sparkeras.transport import Connection, from_tensor, to_tensor
+from sparkeras.wire import sparkeras_pb2 as wire
+
+_models = {}
+_process_ready = False
+
+
+def prepare_process(threads):
+    """Once per Python worker: quiet TensorFlow, pin its thread pools, and keep glibc
+    from returning multi-MB buffers to the OS (which makes every fresh buffer page-fault)."""
+    global _process_ready
+    if _process_ready:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        import ctypes
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 256 * 1024 * 1024)  # M_MMAP_THRESHOLD
+        libc.mallopt(-1, 512 * 1024 * 1024)  # M_TRIM_THRESHOLD
+    except (OSError, AttributeError):
+        pass
+    import tensorflow as tf
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(max(1, int(threads)))
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:
+        pass  # TensorFlow was already initialised in this process; keep its pools
+    _process_ready = True
+
+
+class WorkerModel:
+    """A Keras model built from its spec, with compiled steps that stay traced across tasks."""
+
+    def __init__(self, model_json, compile_json, custom_objects=None):
+        import keras
+        import tensorflow as tf
+
+        with keras.utils.custom_object_scope(custom_objects or {}):
+            model = keras.models.model_from_json(model_json)
+            compile_config = json.loads(compile_json) if compile_json else None
+            if compile_config:
+                model.compile_from_config(compile_config)
+        self.model = model
+        self.trainable = list(model.trainable_weights)
+        self.rest = list(model.non_trainable_weights)
+        self.shapes = [tuple(v.shape) for v in self.trainable]
+        self.sizes = [int(np.prod(s)) for s in self.shapes]
+        self.size = sum(self.sizes)
+        self.job = None
+        self.weights_key = None
+        self._built = False
+        self._fresh_optimizer = []
+
+        sizes, shapes, trainable = self.sizes, self.shapes, self.trainable
+
+        @tf.function(input_signature=[tf.TensorSpec([self.size], tf.float32)])
+        def assign_flat(flat):
+            for v, part, shape in zip(trainable, tf.split(flat, sizes), shapes):
+                v.assign(tf.reshape(part, shape))
+
+        @tf.function
+        def read_flat():
+            return tf.concat([tf.reshape(v, [-1]) for v in trainable], 0)
+
+        def gradient_step(x, y):
+            # Keras's own train_step, minus applying the update: the server applies it.
+            with tf.GradientTape() as tape:
+                y_pred = model(x, training=True)
+                loss = model._compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=None, training=True)
+                model._loss_tracker.update_state(loss, sample_weight=tf.shape(x)[0])
+            grads = tape.gradient(loss, trainable)
+            model.compute_metrics(x, y, y_pred, sample_weight=None)
+            return tf.concat([tf.reshape(tf.convert_to_tensor(g), [-1]) for g in grads], 0)
+
+        self.assign_flat = assign_flat
+        self.read_flat = read_flat
+        self.gradient_step = tf.function(gradient_step, reduce_retracing=True)
+        self.train_step = tf.function(lambda x, y: model.train_step((x, y)), reduce_retracing=True)
+        self.test_step = tf.function(lambda x, y: model.test_step((x, y)), reduce_retracing=True)
+        self.predict_step = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+
+    def build(self, x, y):
+        """Creates optimizer and metric variables eagerly, so compiled steps never have to."""
+        if self._built:
+            return
+        if self.model.optimizer is not None:
+            self.model.optimizer.build(self.trainable)
+            self._fresh_optimizer = [np.array(v.numpy()) for v in self.model.optimizer.variables]
+        self.model.test_step((x[:1], y[:1]))
+        self.reset_metrics()
+        self._built = True
+
+    def start_job(self, job_key, initial_weights):
+        """Fresh optimizer state and the job's initial weights, keeping the traced steps."""
+        if self.job == job_key:
+            return
+        for v, w in zip(self.trainable + self.rest, initial_weights):
+            v.assign(w)
+        if self.model.optimizer is not None:
+            for v, fresh in zip(self.model.optimizer.variables, self._fresh_optimizer):
+                v.assign(fresh)
+        self.job = job_key
+        self.weights_key = None
+
+    def set_weights(self, key, weights):
+        if self.weights_key != key:
+            self.model.set_weights(weights)
+            self.weights_key = key
+
+    def reset_metrics(self):
+        for m in self.model.metrics:
+            m.reset_state()
+
+    def metrics(self):
+        return {k: float(np.asarray(v)) for k, v in self.model.get_metrics_result().items()}
+
+    def metric_states(self):
+        """Every metric's state variables: additive, so partitions combine exactly."""
+        return [[np.asarray(v.numpy()) for v in m.variables] for m in self.model.metrics]
+
+
+def get_model(model_json, compile_json, custom_objects=None):
+    key = hashlib.sha256((model_json + "\0" + (compile_json or "")).encode()).hexdigest()
+    if key not in _models:
+        _models[key] = WorkerModel(model_json, compile_json, custom_objects)
+    return _models[key]
+
+
+def materialize(rows, with_labels=True):
+    """Stacks an iterator of (features, label) rows (or features alone) into arrays."""
+    xs, ys = [], []
+    if with_labels:
+        for x, y in rows:
+            xs.append(x)
+            ys.append(y)
+    else:
+        xs = list(rows)
+    if not xs:
+        return None, None
+    x = np.asarray(np.stack([np.asarray(v) for v in xs]), dtype=np.float32)
+    y = np.stack([np.asarray(v) for v in ys]) if with_labels else None
+    if y is not None and y.dtype.kind == "f":
+        y = y.astype(np.float32)
+    return x, y
+
+
+class TrainingTask:
+    """One partition's share of a training job: every epoch, in one Spark task."""
+
+    def __init__(self, host, port, token, job_id, threads, validation_split=0.0, custom_objects=None):
+        self.host, self.port, self.token, self.job_id = host, port, token, job_id
+        self.threads, self.validation_split, self.custom_objects = threads, validation_split, custom_objects
+
+    def run(self, rows, partition=0, attempt=0):
+        prepare_process(self.threads)
+        x, y = materialize(rows)
+        n_total = 0 if x is None else len(x)
+        # The validation rows are the last ones, as with Keras's validation_split.
+        n_val = int(n_total * self.validation_split)
+        n_train = n_total - n_val
+        with Connection(self.host, self.port) as conn:
+            welcome = conn.hello(self.token, wire.WORKER, partition, attempt, n_train).welcome
+            if n_train == 0:
+                conn.call(_envelope(done=wire.Done()))
+                return {"partition": partition, "samples": 0}
+            cfg = welcome.config
+            wm = get_model(cfg.model_json, cfg.compile_json, self.custom_objects)
+            wm.build(x, y)
+            wm.start_job(self.job_id, [from_tensor(t) for t in cfg.initial_weights])
+            base = np.array(from_tensor(welcome.weights), dtype=np.float32)
+            wm.assign_flat(base)
+            loop = _TrainingLoop(conn, wm, cfg, welcome, base)
+            loop.run(x[:n_train], y[:n_train], x[n_train:], y[n_train:], seed=cfg.seed + 7919 * partition)
+            conn.call(_envelope(done=wire.Done()))
+        return {"partition": partition, "samples": n_train * cfg.epochs, "steps": loop.steps}
+
+
+class _TrainingLoop:
+    def __init__(self, conn, wm, cfg, welcome, base):
+        self.conn, self.wm, self.cfg = conn, wm, cfg
+        self.version = welcome.version
+        self.base = base
+        self.steps_per_epoch = welcome.steps_per_epoch
+        self.window = max(1, cfg.communication_window)
+        self.per_batch_gradients = cfg.frequency == "batch" and self.window == 1
+        self.steps = 0
+        self._push = wire.Envelope()
+        self._push.push.want_weights = True
+
+    def run(self, x, y, x_val, y_val, seed):
+        cfg, wm = self.cfg, self.wm
+        bs = max(1, cfg.batch_size)
+        n = len(x)
+        steps = self.steps_per_epoch or math.ceil(n / bs)
+        rng = np.random.default_rng(seed)
+        for epoch in range(cfg.epochs):
+            order = rng.permutation(n) if cfg.shuffle else np.arange(n)
+            wm.reset_metrics()
+            since_push = 0
+            for s in range(steps):
+                # Synchronous workers all run the same number of steps; smaller partitions wrap around.
+                if self.steps_per_epoch:
+                    idx = order.take(np.arange(s * bs, (s + 1) * bs), mode="wrap")
+                else:
+                    idx = order[s * bs:(s + 1) * bs]
+                xb, yb = x[idx], y[idx]
+                if self.per_batch_gradients:
+                    grads = wm.gradient_step(xb, yb).numpy()
+                    self._exchange(wire.GRADIENT, grads, len(idx))
+                else:
+                    wm.train_step(xb, yb)
+                    since_push += len(idx)
+                    if cfg.frequency == "batch" and (s + 1) % self.window == 0:
+                        self._push_delta(since_push)
+                        since_push = 0
+                self.steps += 1
+            if cfg.frequency == "epoch" or since_push:
+                self._push_delta(since_push or n)
+            self._report(epoch, n, x_val, y_val)
+
+    def _push_delta(self, samples):
+        current = self.wm.read_flat().numpy()
+        self._exchange(wire.DELTA, current - self.base, samples)
+
+    def _exchange(self, kind, values, samples):
+        p = self._push.push
+        p.kind = kind
+        p.base_version = self.version
+        p.samples = samples
+        to_tensor(values, out=p.values)
+        reply = self.conn.call(self._push).weights
+        self.version = reply.version
+        fresh = from_tensor(reply.values)
+        self.wm.assign_flat(fresh)
+        self.base = fresh
+
+    def _report(self, epoch, n, x_val, y_val):
+        env = wire.Envelope()
+        m = env.epoch_metrics
+        m.epoch = epoch
+        m.samples = n
+        for k, v in self.wm.metrics().items():
+            m.values[k] = v
+        if len(x_val):
+            self.wm.reset_metrics()
+            bs = max(1, self.cfg.batch_size)
+            for i in range(0, len(x_val), bs):
+                self.wm.test_step(x_val[i:i + bs], y_val[i:i + bs])
+            m.val_samples = len(x_val)
+            for k, v in self.wm.metrics().items():
+                m.val_values[k] = v
+        self.conn.call(env)
+
+
+def _envelope(**body):
+    env = wire.Envelope()
+    for name, message in body.items():
+        getattr(env, name).CopyFrom(message)
+    return env
+
+
+def predict_partition(chunks, weights_key, weights, model_json, compile_json, custom_objects, threads, batch_size):
+    """Predictions for an iterator of feature arrays (row blocks), in order."""
+    prepare_process(threads)
+    wm = get_model(model_json, compile_json, custom_objects)
+    wm.set_weights(weights_key, weights)
+    for block in chunks:
+        block = np.asarray(block, dtype=np.float32)
+        for i in range(0, len(block), batch_size):
+            yield np.asarray(wm.predict_step(block[i:i + batch_size]))
+
+
+def evaluate_partition(x, y, weights_key, weights, model_json, compile_json, custom_objects, threads, batch_size):
+    """The metric states after Keras's test_step over this partition; summed across partitions."""
+    prepare_process(threads)
+    wm = get_model(model_json, compile_json, custom_objects)
+    wm.build(x, y)
+    wm.set_weights(weights_key, weights)
+    wm.reset_metrics()
+    for i in range(0, len(x), batch_size):
+        wm.test_step(x[i:i + batch_size], y[i:i + batch_size])
+    return wm.metric_states()

@@ -1,0 +1,52 @@
+"""Shared fixtures: one real local[2] SparkSession bound to 127.0.0.1, and the digits data."""
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture(scope="session")
+def spark():
+    import sparkeras
+    session = sparkeras.spark_session("local[2]", "sparkeras-tests", local_only=True,
+                                      spark_ui_enabled="false", spark_sql_shuffle_partitions="4")
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="session")
+def sc(spark):
+    return spark.sparkContext
+
+
+@pytest.fixture(scope="session")
+def digits():
+    """scikit-learn's bundled handwritten digits: (x_train, x_test, y_train, y_test), pixels in [0, 1]."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+    d = load_digits()
+    x = (d.data / 16.0).astype("float32")
+    return train_test_split(x, d.target.astype("int64"), test_size=0.25, random_state=0, stratify=d.target)
+
+
+def mlp(inputs=64, hidden=64, classes=10, optimizer=None, loss="sparse_categorical_crossentropy", seed=0):
+    import keras
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential([
+        keras.Input((inputs,)),
+        keras.layers.Dense(hidden, activation="relu"),
+        keras.layers.Dense(classes, activation="softmax"),
+    ])
+    model.compile(optimizer=optimizer or keras.optimizers.Adam(0.003), loss=loss, metrics=["accuracy"])
+    return model
+
+
+@pytest.fixture
+def make_mlp():
+    return mlp

@@ -1,0 +1,77 @@
+"""Bad input gets a clear error on the driver, before any training starts."""
+import keras
+import numpy as np
+import pytest
+
+from sparkeras import ModelSpecError, SparkModel, to_simple_rdd
+
+
+def test_unknown_mode_and_frequency(make_mlp):
+    with pytest.raises(ModelSpecError, match="mode must be one of synchronous, asynchronous, hogwild; got 'async'"):
+        SparkModel(make_mlp(), mode="async")
+    with pytest.raises(ModelSpecError, match="frequency must be one of epoch, batch; got 'step'"):
+        SparkModel(make_mlp(), frequency="step")
+
+
+def test_uncompiled_model(sc, digits):
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(10, activation="softmax")])
+    rdd = to_simple_rdd(sc, digits[0][:20], digits[2][:20])
+    with pytest.raises(ModelSpecError, match="not compiled"):
+        SparkModel(model).fit(rdd, epochs=1)
+
+
+def test_feature_shape_mismatch(sc, digits, make_mlp):
+    rdd = to_simple_rdd(sc, digits[0][:20, :32], digits[2][:20])
+    with pytest.raises(ModelSpecError, match=r"features in the RDD have shape \(32,\) per row but the model expects \(64,\)"):
+        SparkModel(make_mlp()).fit(rdd, epochs=1)
+
+
+def test_one_hot_labels_with_sparse_loss(sc, digits, make_mlp):
+    rdd = to_simple_rdd(sc, digits[0][:20], keras.utils.to_categorical(digits[2][:20], 10))
+    with pytest.raises(ModelSpecError, match="expects one integer class per row"):
+        SparkModel(make_mlp()).fit(rdd, epochs=1)
+
+
+def test_class_index_out_of_range(sc, digits, make_mlp):
+    rdd = to_simple_rdd(sc, digits[0][:20], np.full(20, 12))
+    with pytest.raises(ModelSpecError, match=r"not a class index in \[0, 10\)"):
+        SparkModel(make_mlp()).fit(rdd, epochs=1)
+
+
+def test_integer_labels_with_categorical_loss(sc, digits, make_mlp):
+    rdd = to_simple_rdd(sc, digits[0][:20], digits[2][:20])
+    with pytest.raises(ModelSpecError, match="one-hot encode them"):
+        SparkModel(make_mlp(loss="categorical_crossentropy")).fit(rdd, epochs=1)
+
+
+def test_empty_rdd(sc, make_mlp):
+    with pytest.raises(ModelSpecError, match="the RDD is empty"):
+        SparkModel(make_mlp()).fit(sc.emptyRDD(), epochs=1)
+
+
+def test_rdd_of_bare_features(sc, digits, make_mlp):
+    with pytest.raises(ModelSpecError, match=r"RDD of \(features, label\) pairs"):
+        SparkModel(make_mlp()).fit(sc.parallelize(list(digits[0][:10])), epochs=1)
+
+
+def test_unsupported_server_optimizer_for_batch_frequency(sc, digits, make_mlp):
+    rdd = to_simple_rdd(sc, digits[0][:20], digits[2][:20])
+    model = make_mlp(optimizer=keras.optimizers.RMSprop())
+    with pytest.raises(ModelSpecError, match="implements Adam, SGD; the model is compiled with RMSprop"):
+        SparkModel(model, frequency="batch").fit(rdd, epochs=1)
+
+
+def test_synchronous_needs_no_more_workers_than_slots(sc, digits, make_mlp):
+    rdd = to_simple_rdd(sc, digits[0][:40], digits[2][:40])
+    with pytest.raises(ModelSpecError, match="num_workers=3 but the cluster has 2 task slots"):
+        SparkModel(make_mlp(), mode="synchronous", num_workers=3).fit(rdd, epochs=1)
+
+
+def test_bad_numbers(sc, digits, make_mlp):
+    rdd = to_simple_rdd(sc, digits[0][:20], digits[2][:20])
+    with pytest.raises(ModelSpecError, match="epochs must be at least 1"):
+        SparkModel(make_mlp()).fit(rdd, epochs=0)
+    with pytest.raises(ModelSpecError, match=r"validation_split must be in \[0, 1\)"):
+        SparkModel(make_mlp()).fit(rdd, epochs=1, validation_split=1.5)
+    with pytest.raises(ModelSpecError, match="num_workers must be at least 1"):
+        SparkModel(make_mlp(), num_workers=0)

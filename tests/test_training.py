@@ -1,0 +1,65 @@
+"""End to end on a real local[2] SparkSession: every mode and frequency trains the
+digits MLP through the JVM parameter server to a real accuracy."""
+import numpy as np
+import pytest
+
+from sparkeras import SparkModel, to_simple_rdd
+
+CASES = [
+    ("synchronous", "batch"), ("synchronous", "epoch"),
+    ("asynchronous", "batch"), ("asynchronous", "epoch"),
+    ("hogwild", "batch"), ("hogwild", "epoch"),
+]
+
+
+@pytest.mark.parametrize("mode,frequency", CASES)
+def test_every_mode_and_frequency_reaches_accuracy(sc, digits, make_mlp, mode, frequency):
+    x_train, x_test, y_train, y_test = digits
+    model = make_mlp()
+    before = [w.copy() for w in model.get_weights()]
+    rdd = to_simple_rdd(sc, x_train, y_train, num_partitions=2)
+    spark_model = SparkModel(model, mode=mode, frequency=frequency, num_workers=2)
+
+    history = spark_model.fit(rdd, epochs=15, batch_size=32, validation_split=0.1, seed=1)
+
+    assert set(history.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert all(len(v) == 15 for v in history.history.values())
+    assert history.history["loss"][-1] < history.history["loss"][0] / 3
+    assert any(not np.allclose(a, b) for a, b in zip(before, model.get_weights())), "weights were not copied back"
+    accuracy = float((model.predict(x_test, verbose=0).argmax(axis=1) == y_test).mean())
+    assert accuracy >= 0.93, f"{mode}/{frequency}: test accuracy {accuracy:.3f}"
+
+
+def test_communication_window_pushes_local_progress(sc, digits, make_mlp):
+    x_train, x_test, y_train, y_test = digits
+    model = make_mlp()
+    spark_model = SparkModel(model, mode="asynchronous", frequency="batch", num_workers=2, communication_window=4)
+    spark_model.fit(to_simple_rdd(sc, x_train, y_train, 2), epochs=12, batch_size=32, seed=2)
+    accuracy = float((model.predict(x_test, verbose=0).argmax(axis=1) == y_test).mean())
+    assert accuracy >= 0.93
+
+
+def test_sgd_with_momentum_on_the_server(sc, digits, make_mlp):
+    import keras
+    x_train, x_test, y_train, y_test = digits
+    model = make_mlp(optimizer=keras.optimizers.SGD(0.05, momentum=0.9, nesterov=True))
+    SparkModel(model, mode="synchronous", frequency="batch", num_workers=2).fit(
+        to_simple_rdd(sc, x_train, y_train, 2), epochs=10, batch_size=32, seed=3)
+    accuracy = float((model.predict(x_test, verbose=0).argmax(axis=1) == y_test).mean())
+    assert accuracy >= 0.93
+
+
+def test_uneven_partitions_train_synchronously(sc, digits, make_mlp):
+    """Workers agree on one step count per epoch; the smaller partition wraps around."""
+    x_train, x_test, y_train, y_test = digits
+    model = make_mlp()
+    import itertools
+    rdd = to_simple_rdd(sc, x_train, y_train, 2).mapPartitionsWithIndex(
+        lambda i, rows: rows if i == 0 else itertools.islice(rows, 150))
+    sizes = rdd.glom().map(len).collect()
+    assert sizes[1] == 150 and sizes[0] > 600
+    history = SparkModel(model, mode="synchronous", frequency="batch", num_workers=2).fit(rdd, epochs=10, batch_size=32)
+    # Both workers ran the larger partition's step count every epoch.
+    assert history.params["num_workers"] == 2
+    assert len(history.history["loss"]) == 10
+    assert float((model.predict(x_test, verbose=0).argmax(axis=1) == y_test).mean()) >= 0.93
