@@ -33,14 +33,13 @@ def with_jar(conf_jars):
     return ",".join(existing + [jar]) if jar not in existing else ",".join(existing)
 
 
-def _coordinator_class(sc):
-    """The Coordinator class object: from the driver's classpath when the jar is on it
-    (spark.jars), else from a class loader of our own over the bundled jar."""
+def load_class(sc, name):
+    """A class of the jar: from the driver's classpath when the jar is on it (spark.jars),
+    else from a class loader of our own over the bundled jar."""
     jvm = sc._jvm
     gateway = sc._gateway
     try:
-        cls = jvm.java.lang.Class.forName(_COORDINATOR_CLASS, True, jvm.java.lang.Thread.currentThread().getContextClassLoader())
-        return cls
+        return jvm.java.lang.Class.forName(name, True, jvm.java.lang.Thread.currentThread().getContextClassLoader())
     except Exception:
         pass
     with _lock:
@@ -51,20 +50,31 @@ def _coordinator_class(sc):
             urls[0] = url
             parent = jvm.org.apache.spark.util.Utils.getContextOrSparkClassLoader()
             _loaders[key] = jvm.java.net.URLClassLoader(urls, parent)
-        return jvm.java.lang.Class.forName(_COORDINATOR_CLASS, True, _loaders[key])
+        return jvm.java.lang.Class.forName(name, True, _loaders[key])
+
+
+def _object_array(sc, args):
+    array = sc._gateway.new_array(sc._jvm.java.lang.Object, len(args))
+    for i, a in enumerate(args):
+        array[i] = a
+    return array
 
 
 def _invoke_static(sc, cls, name, *args):
     method = next(m for m in cls.getMethods() if m.getName() == name and len(m.getParameterTypes()) == len(args))
-    array = sc._gateway.new_array(sc._jvm.java.lang.Object, len(args))
-    for i, a in enumerate(args):
-        array[i] = a
-    return method.invoke(None, array)
+    return method.invoke(None, _object_array(sc, args))
+
+
+def new_instance(sc, class_name, *args):
+    """`new class_name(args...)` for a class of the jar, whichever loader holds it."""
+    cls = load_class(sc, class_name)
+    constructor = next(c for c in cls.getConstructors() if len(c.getParameterTypes()) == len(args))
+    return constructor.newInstance(_object_array(sc, args))
 
 
 def new_coordinator(sc, max_frame_bytes=_DEFAULT_MAX_FRAME_BYTES):
     """Starts a parameter server in the driver JVM for one job; checks the jar's version."""
-    cls = _coordinator_class(sc)
+    cls = load_class(sc, _COORDINATOR_CLASS)
     coordinator = _invoke_static(sc, cls, "forSpark", int(max_frame_bytes))
     jar_version = coordinator.version()
     if jar_version != __version__:

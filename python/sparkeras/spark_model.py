@@ -127,7 +127,7 @@ class SparkModel:
                                            self.custom_objects)
                 started = time.time()
                 with _Progress(coordinator, epochs, num_workers, verbose):
-                    self._run_stage(rdd, task)
+                    results = self._run_stage(rdd, task)
                 elapsed = time.time() - started
                 weights = driver.call(_pull()).weights
                 history = driver.call(_history_request()).history
@@ -137,7 +137,8 @@ class SparkModel:
         values = {name: [row.values[name] for row in history.epochs if name in row.values] for name in history.names}
         result = History(values, len(history.epochs), {
             "epochs": epochs, "batch_size": batch_size, "num_workers": num_workers, "mode": self.mode,
-            "frequency": self.frequency, "seconds": elapsed})
+            "frequency": self.frequency, "seconds": elapsed,
+            "worker_steps": [r.get("steps", 0) for r in sorted(results, key=lambda r: r["partition"])]})
         self.training_histories.append(result.history)
         if verbose:
             print(f"sparkeras: trained in {elapsed:.1f}s " + " ".join(

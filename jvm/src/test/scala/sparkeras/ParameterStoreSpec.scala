@@ -1,6 +1,5 @@
 package sparkeras
 
-import java.nio.FloatBuffer
 import java.util.concurrent.{CountDownLatch, Executors, TimeUnit}
 
 import org.scalatest.funsuite.AnyFunSuite
@@ -18,7 +17,7 @@ class ParameterStoreSpec extends AnyFunSuite {
       pool.submit(new Runnable {
         def run(): Unit = {
           start.await()
-          val ones = FloatBuffer.wrap(Array.fill(size)(1f))
+          val ones = Array.fill(size)(1f)
           val snap = new Array[Float](size)
           (0 until pushesEach).foreach { i =>
             store.update(ones, 1f)
@@ -38,8 +37,8 @@ class ParameterStoreSpec extends AnyFunSuite {
     val store = new ParameterStore(Array(0f, 0f), DeltaMerge, locked = true)
     val agg = new SyncAggregator(store, 2)
     val results = new java.util.concurrent.ConcurrentLinkedQueue[(Long, Seq[Float])]()
-    val t1 = new Thread(() => { agg.contribute(FloatBuffer.wrap(Array(2f, 4f)), DeltaMerge); results.add(store.version -> store.snapshot().toSeq) })
-    val t2 = new Thread(() => { agg.contribute(FloatBuffer.wrap(Array(4f, 8f)), DeltaMerge); results.add(store.version -> store.snapshot().toSeq) })
+    val t1 = new Thread(() => { agg.contribute(Array(2f, 4f), DeltaMerge); results.add(store.version -> store.snapshot().toSeq) })
+    val t2 = new Thread(() => { agg.contribute(Array(4f, 8f), DeltaMerge); results.add(store.version -> store.snapshot().toSeq) })
     t1.start(); Thread.sleep(100)
     assert(store.version == 0, "the round must wait for the second worker")
     t2.start(); t1.join(5000); t2.join(5000)
@@ -50,7 +49,7 @@ class ParameterStoreSpec extends AnyFunSuite {
   test("a worker leaving completes a round the others are waiting on") {
     val store = new ParameterStore(Array(0f), DeltaMerge, locked = true)
     val agg = new SyncAggregator(store, 2)
-    val t = new Thread(() => agg.contribute(FloatBuffer.wrap(Array(2f)), DeltaMerge))
+    val t = new Thread(() => agg.contribute(Array(2f), DeltaMerge))
     t.start(); Thread.sleep(100); agg.leave(); t.join(5000)
     assert(!t.isAlive && store.snapshot()(0) == 2f)
   }

@@ -1,30 +1,28 @@
 package sparkeras
 
-import java.nio.FloatBuffer
 
 import org.scalatest.funsuite.AnyFunSuite
 import sparkeras.server._
 
 class UpdateRuleSpec extends AnyFunSuite {
-  private def fb(xs: Float*) = FloatBuffer.wrap(xs.toArray)
 
   test("plain SGD subtracts learning_rate times the gradient") {
     val w = Array(1f, 2f)
-    UpdateRule.create("sgd", Map("learning_rate" -> 0.5), 2).apply(w, fb(2f, -4f), 1f)
+    UpdateRule.create("sgd", Map("learning_rate" -> 0.5), 2).apply(w, Array[Float](2f, -4f), 1f)
     assert(w.toSeq == Seq(0f, 4f))
   }
 
   test("SGD with momentum follows Keras: m = mu*m - lr*g; w += m") {
     val w = Array(0f)
     val rule = UpdateRule.create("sgd", Map("learning_rate" -> 0.1, "momentum" -> 0.9), 1)
-    rule.apply(w, fb(1f), 1f) // m = -0.1
-    rule.apply(w, fb(1f), 1f) // m = -0.09 - 0.1 = -0.19
+    rule.apply(w, Array[Float](1f), 1f) // m = -0.1
+    rule.apply(w, Array[Float](1f), 1f) // m = -0.09 - 0.1 = -0.19
     assert(math.abs(w(0) - (-0.29f)) < 1e-6)
   }
 
   test("Adam's first step moves every weight by about the learning rate against the gradient sign") {
     val w = Array(0f, 0f)
-    UpdateRule.create("adam", Map("learning_rate" -> 0.01), 2).apply(w, fb(3f, -0.5f), 1f)
+    UpdateRule.create("adam", Map("learning_rate" -> 0.01), 2).apply(w, Array[Float](3f, -0.5f), 1f)
     assert(math.abs(w(0) + 0.01f) < 1e-5 && math.abs(w(1) - 0.01f) < 1e-5)
   }
 
@@ -38,14 +36,14 @@ class UpdateRuleSpec extends AnyFunSuite {
       val t = i + 1
       m += (g - m) * (1 - b1); v += (g * g - v) * (1 - b2)
       ref -= lr * math.sqrt(1 - math.pow(b2, t)) / (1 - math.pow(b1, t)) * m / (math.sqrt(v) + eps)
-      rule.apply(w, fb(g.toFloat), 1f)
+      rule.apply(w, Array[Float](g.toFloat), 1f)
     }
     assert(math.abs(w(0) - ref) < 1e-6)
   }
 
   test("delta merge adds the scaled delta") {
     val w = Array(1f, 1f)
-    DeltaMerge.apply(w, fb(2f, 4f), 0.5f)
+    DeltaMerge.apply(w, Array[Float](2f, 4f), 0.5f)
     assert(w.toSeq == Seq(2f, 3f))
   }
 

@@ -89,6 +89,7 @@ final class ParameterServer(host: String, token: Array[Byte], maxFrameBytes: Int
   private final class Session(hello: Hello, out: BufferedOutputStream) {
     private var scratch: Array[Byte] = Array.emptyByteArray
     private var floats: Array[Float] = Array.emptyFloatArray
+    private var incoming: Array[Float] = Array.emptyFloatArray
     private var finished = false
     private val isWorker = hello.getRole != Role.DRIVER
 
@@ -110,7 +111,8 @@ final class ParameterServer(host: String, token: Array[Byte], maxFrameBytes: Int
         case _ if j == null => reply(error("no training job is configured on this server yet"))
         case Envelope.BodyCase.PUSH =>
           try {
-            j.push(env.getPush)
+            if (incoming.length != j.size) incoming = new Array[Float](j.size)
+            j.push(env.getPush, incoming)
             if (env.getPush.getWantWeights) replyWeights(j) else reply(ack)
           } catch {
             case e: IllegalArgumentException => reply(error(s"push refused: ${e.getMessage}"))

@@ -1,6 +1,5 @@
 package sparkeras.server
 
-import java.nio.FloatBuffer
 import java.util.concurrent.atomic.AtomicLong
 
 /**
@@ -18,7 +17,7 @@ final class ParameterStore(initial: Array[Float], rule: UpdateRule, locked: Bool
   def ruleName: String = rule.name
 
   /** Applies one contribution; returns the version it produced. */
-  def update(contribution: FloatBuffer, scale: Float, through: UpdateRule = rule): Long =
+  def update(contribution: Array[Float], scale: Float, through: UpdateRule = rule): Long =
     if (locked) lock.synchronized { through.apply(weights, contribution, scale); versionCounter.incrementAndGet() }
     else { through.apply(weights, contribution, scale); versionCounter.incrementAndGet() }
 

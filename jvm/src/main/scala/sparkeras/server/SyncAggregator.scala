@@ -1,7 +1,5 @@
 package sparkeras.server
 
-import java.nio.FloatBuffer
-
 /**
  * Synchronous rounds: every live worker contributes once, the mean is applied to
  * the store once, and all contributors are released together with the same
@@ -16,12 +14,12 @@ final class SyncAggregator(store: ParameterStore, liveWorkers: Int) {
   private var pendingRule: UpdateRule = DeltaMerge
 
   /** Adds a contribution and blocks until its round has been applied. */
-  def contribute(values: FloatBuffer, rule: UpdateRule): Unit = synchronized {
+  def contribute(values: Array[Float], rule: UpdateRule): Unit = synchronized {
     if (failure != null) throw new IllegalStateException(failure)
     val myRound = round
     pendingRule = rule
     var i = 0
-    while (i < sum.length) { sum(i) += values.get(i); i += 1 }
+    while (i < sum.length) { sum(i) += values(i); i += 1 }
     contributions += 1
     if (contributions >= live) completeRound(rule)
     else while (round == myRound && failure == null) wait()
@@ -39,7 +37,7 @@ final class SyncAggregator(store: ParameterStore, liveWorkers: Int) {
   def rounds: Long = synchronized(round)
 
   private def completeRound(rule: UpdateRule): Unit = {
-    store.update(FloatBuffer.wrap(sum), 1f / contributions, rule)
+    store.update(sum, 1f / contributions, rule)
     java.util.Arrays.fill(sum, 0f)
     contributions = 0
     round += 1

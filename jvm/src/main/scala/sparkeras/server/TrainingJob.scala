@@ -1,6 +1,5 @@
 package sparkeras.server
 
-import java.nio.FloatBuffer
 import java.util.concurrent.atomic.{AtomicInteger, AtomicLong}
 
 import scala.jdk.CollectionConverters._
@@ -66,8 +65,9 @@ final class TrainingJob(val config: JobConfig) {
   }
 
   /** Applies one push according to the mode; throws (leaving the weights intact) if it is malformed. */
-  def push(p: Push): Unit = {
-    val values = Tensors.floatView(p.getValues, initial.length, "pushed tensor")
+  def push(p: Push, scratch: Array[Float]): Unit = {
+    Tensors.floatView(p.getValues, initial.length, "pushed tensor").get(scratch, 0, initial.length)
+    val values = scratch
     val through = p.getKind match {
       case PushKind.GRADIENT => rule
       case PushKind.DELTA => DeltaMerge

@@ -1,22 +1,20 @@
 package sparkeras.server
 
-import java.nio.FloatBuffer
-
 /**
  * How a contribution changes the master weights, in place. Rules that keep state
  * (momentum, Adam's moments) own it; callers serialize calls except in hogwild mode.
  */
 trait UpdateRule {
   def name: String
-  def apply(weights: Array[Float], contribution: FloatBuffer, scale: Float): Unit
+  def apply(weights: Array[Float], contribution: Array[Float], scale: Float): Unit
 }
 
 /** Adds the contribution: elephas's delta merge, and the merge step of model averaging. */
 object DeltaMerge extends UpdateRule {
   val name = "delta"
-  def apply(w: Array[Float], d: FloatBuffer, scale: Float): Unit = {
+  def apply(w: Array[Float], d: Array[Float], scale: Float): Unit = {
     var i = 0
-    while (i < w.length) { w(i) += scale * d.get(i); i += 1 }
+    while (i < w.length) { w(i) += scale * d(i); i += 1 }
   }
 }
 
@@ -25,19 +23,19 @@ final class Sgd(learningRate: Float, momentum: Float, nesterov: Boolean, size: I
   val name = "sgd"
   private val velocity = if (momentum != 0f) new Array[Float](size) else null
 
-  def apply(w: Array[Float], g: FloatBuffer, scale: Float): Unit = {
+  def apply(w: Array[Float], g: Array[Float], scale: Float): Unit = {
     val lr = learningRate * scale
     var i = 0
     if (velocity == null) {
-      while (i < w.length) { w(i) -= lr * g.get(i); i += 1 }
+      while (i < w.length) { w(i) -= lr * g(i); i += 1 }
     } else if (!nesterov) {
       while (i < w.length) {
-        val m = momentum * velocity(i) - lr * g.get(i)
+        val m = momentum * velocity(i) - lr * g(i)
         velocity(i) = m; w(i) += m; i += 1
       }
     } else {
       while (i < w.length) {
-        val gi = lr * g.get(i)
+        val gi = lr * g(i)
         val m = momentum * velocity(i) - gi
         velocity(i) = m; w(i) += momentum * m - gi; i += 1
       }
@@ -54,22 +52,38 @@ final class Adam(learningRate: Float, beta1: Float, beta2: Float, epsilon: Float
   private val vMax = if (amsgrad) new Array[Float](size) else null
   private var step = 0L
 
-  def apply(w: Array[Float], g: FloatBuffer, scale: Float): Unit = {
+  def apply(w: Array[Float], g: Array[Float], scale: Float): Unit = {
     step += 1
     val b1Power = math.pow(beta1.toDouble, step.toDouble)
     val b2Power = math.pow(beta2.toDouble, step.toDouble)
     val alpha = (learningRate * math.sqrt(1 - b2Power) / (1 - b1Power)).toFloat
     val oneMinusB1 = 1f - beta1
     val oneMinusB2 = 1f - beta2
+    val n = w.length
     var i = 0
-    while (i < w.length) {
-      val gi = g.get(i) * scale
-      val mi = m(i) + (gi - m(i)) * oneMinusB1
-      val vi = v(i) + (gi * gi - v(i)) * oneMinusB2
-      m(i) = mi; v(i) = vi
-      val denom = if (vMax == null) vi else { val x = math.max(vMax(i), vi); vMax(i) = x; x }
-      w(i) -= alpha * mi / (math.sqrt(denom.toDouble).toFloat + epsilon)
-      i += 1
+    if (vMax == null) {
+      // Plain float arithmetic in one loop, so the JIT can vectorize it.
+      while (i < n) {
+        val gi = g(i) * scale
+        val mi = m(i) + (gi - m(i)) * oneMinusB1
+        val vi = v(i) + (gi * gi - v(i)) * oneMinusB2
+        m(i) = mi
+        v(i) = vi
+        w(i) -= alpha * mi / (java.lang.Math.sqrt(vi.toDouble).toFloat + epsilon)
+        i += 1
+      }
+    } else {
+      while (i < n) {
+        val gi = g(i) * scale
+        val mi = m(i) + (gi - m(i)) * oneMinusB1
+        val vi = v(i) + (gi * gi - v(i)) * oneMinusB2
+        m(i) = mi
+        v(i) = vi
+        val vh = java.lang.Math.max(vMax(i), vi)
+        vMax(i) = vh
+        w(i) -= alpha * mi / (java.lang.Math.sqrt(vh.toDouble).toFloat + epsilon)
+        i += 1
+      }
     }
   }
 }

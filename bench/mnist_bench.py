@@ -1,0 +1,218 @@
+"""MNIST benchmark: sparkeras's modes against single-process Keras, in one run.
+
+Workload: MLP 784-128-128-10 (ReLU, dropout 0.2), Adam 0.001, batch 64, 10 epochs,
+60k training / 10k test rows, 2 workers on local[2]. Prints, for each run, samples/s,
+the ratio to the baseline, the fraction of the compute ceiling and test accuracy;
+then the parameter server's median push+pull against a bare TCP echo of the same bytes.
+
+    .venv/bin/python bench/mnist_bench.py [--data ../shared/data/mnist] [--epochs 10] [--modes ...]
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "examples", "python"))
+
+import numpy as np
+
+BATCH, EPOCHS = 64, 10
+MODES = ["asynchronous/epoch", "asynchronous/batch", "synchronous/batch", "synchronous/epoch",
+         "hogwild/epoch", "hogwild/batch"]
+
+
+def build_model(seed=0):
+    import keras
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential([
+        keras.Input((784,)),
+        keras.layers.Dense(128, activation="relu"), keras.layers.Dropout(0.2),
+        keras.layers.Dense(128, activation="relu"), keras.layers.Dropout(0.2),
+        keras.layers.Dense(10, activation="softmax"),
+    ])
+    model.compile(optimizer=keras.optimizers.Adam(0.001), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def load(data):
+    from demo import load_mnist
+    return load_mnist(data)
+
+
+# ------------------------------------------------------------ child processes
+
+def child_baseline(data, epochs):
+    """Single-process model.fit with TensorFlow's default threading (both cores)."""
+    x_train, x_test, y_train, y_test = load(data)
+    model = build_model()
+    started = time.perf_counter()
+    model.fit(x_train, y_train, epochs=epochs, batch_size=BATCH, verbose=0)
+    seconds = time.perf_counter() - started
+    accuracy = model.evaluate(x_test, y_test, verbose=0)[1]
+    print(json.dumps({"seconds": seconds, "samples": len(x_train) * epochs, "accuracy": accuracy}))
+
+
+def child_ceiling(data, epochs, part):
+    """One 1-thread process running a bare compiled train step on half the data, no communication."""
+    import tensorflow as tf
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    x_train, _, y_train, _ = load(data)
+    x, y = x_train[part::2], y_train[part::2]
+    model = build_model()
+    model.optimizer.build(model.trainable_weights)
+    step = tf.function(lambda a, b: model.train_step((a, b)), reduce_retracing=True)
+    step(x[:BATCH], y[:BATCH])
+    rng = np.random.default_rng(part)
+    started = time.perf_counter()
+    for _ in range(epochs):
+        order = rng.permutation(len(x))
+        for i in range(0, len(x), BATCH):
+            idx = order[i:i + BATCH]
+            step(x[idx], y[idx])
+    print(json.dumps({"seconds": time.perf_counter() - started, "samples": len(x) * epochs}))
+
+
+def run_child(args):
+    out = subprocess.run([sys.executable, __file__] + args, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr[-3000:])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def ceiling(data, epochs):
+    procs = [subprocess.Popen([sys.executable, __file__, "--child", "ceiling", "--data", data, "--epochs", str(epochs),
+                               "--part", str(p)], stdout=subprocess.PIPE, text=True) for p in (0, 1)]
+    results = [json.loads(p.communicate()[0].strip().splitlines()[-1]) for p in procs]
+    return sum(r["samples"] for r in results) / max(r["seconds"] for r in results)
+
+
+# ------------------------------------------------------------- wire timings
+
+def wire_timings(sc, rounds=400):
+    """Median push+pull of the model's 118k parameters against a bare echo of the same bytes."""
+    from sparkeras import jvm, model_spec
+    from sparkeras.transport import Connection, to_tensor
+    from sparkeras.wire import sparkeras_pb2 as wire
+    import struct
+
+    model = build_model()
+    coordinator = jvm.new_coordinator(sc)
+    host, port, token = coordinator.getHost(), coordinator.getPort(), coordinator.getToken()
+    with Connection(host, port) as driver:
+        driver.hello(token, wire.DRIVER)
+        env = wire.Envelope()
+        cfg = env.job_config
+        cfg.mode, cfg.frequency, cfg.num_workers, cfg.epochs, cfg.batch_size = "asynchronous", "batch", 1, 1, BATCH
+        cfg.optimizer_class = "adam"
+        cfg.optimizer_params["learning_rate"] = 1e-6
+        for w in model_spec.trainable_and_rest(model):
+            to_tensor(w.astype(np.float32), out=cfg.initial_weights.add())
+        cfg.trainable_sizes.extend(int(np.prod(v.shape)) for v in model.trainable_weights)
+        driver.call(env)
+    size = sum(cfg.trainable_sizes)
+    grads = (np.random.default_rng(0).standard_normal(size) * 1e-3).astype(np.float32)
+    push = wire.Envelope()
+    push.push.kind, push.push.want_weights, push.push.samples = wire.GRADIENT, True, BATCH
+
+    def timed(call):
+        for _ in range(50):
+            call()
+        samples = []
+        for _ in range(rounds):
+            t = time.perf_counter()
+            call()
+            samples.append(time.perf_counter() - t)
+        return statistics.median(samples)
+
+    with Connection(host, port) as conn:
+        conn.hello(token, wire.WORKER)
+
+        def push_pull():
+            to_tensor(grads, out=push.push.values)  # serialize as a worker does, every step
+            conn.call(push)
+        ps = timed(push_pull)
+    coordinator.stop()
+
+    echo = jvm.new_instance(sc, "sparkeras.server.EchoServer", "127.0.0.1")
+    payload = push.SerializeToString()
+    with Connection("127.0.0.1", echo.getPort()) as conn:
+        header = struct.pack(">I", len(payload))
+
+        def echo_once():
+            conn._sock.sendmsg([header, payload])
+            conn.receive()
+        bare = timed(echo_once)
+    echo.stop()
+    return ps, bare, len(payload)
+
+
+# ---------------------------------------------------------------------- main
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    default_data = os.path.join(HERE, "..", "..", "shared", "data", "mnist")
+    parser.add_argument("--data", default=default_data)
+    parser.add_argument("--epochs", type=int, default=EPOCHS)
+    parser.add_argument("--modes", default=",".join(MODES))
+    parser.add_argument("--child")
+    parser.add_argument("--part", type=int, default=0)
+    parser.add_argument("--json", help="append the results to this file as one JSON line")
+    args = parser.parse_args()
+    if args.child == "baseline":
+        return child_baseline(args.data, args.epochs)
+    if args.child == "ceiling":
+        return child_ceiling(args.data, args.epochs, args.part)
+
+    import sparkeras
+    from sparkeras import SparkModel, to_simple_rdd
+
+    print(f"MNIST from {os.path.abspath(args.data)}; {args.epochs} epochs, batch {BATCH}, 2 workers on local[2]")
+    base = run_child(["--child", "baseline", "--data", args.data, "--epochs", str(args.epochs)])
+    base_rate = base["samples"] / base["seconds"]
+    ceil_rate = ceiling(args.data, args.epochs)
+    rows = [("keras model.fit (1 process)", base_rate, base["accuracy"])]
+
+    spark = sparkeras.spark_session("local[2]", "sparkeras-bench", local_only=True, spark_ui_enabled="false")
+    spark.sparkContext.setLogLevel("ERROR")
+    sc = spark.sparkContext
+    x_train, x_test, y_train, y_test = load(args.data)
+    rdd = to_simple_rdd(sc, x_train, y_train, num_partitions=2).cache()
+    rdd.count()
+    # Start the Python workers (TensorFlow import) with a different, tiny model.
+    import keras
+    warm = keras.Sequential([keras.Input((784,)), keras.layers.Dense(4), keras.layers.Dense(10, activation="softmax")])
+    warm.compile("adam", "sparse_categorical_crossentropy")
+    SparkModel(warm, num_workers=2).fit(rdd, epochs=1, batch_size=1024)
+
+    for name in args.modes.split(","):
+        mode, frequency = name.split("/")
+        model = build_model()
+        started = time.perf_counter()
+        SparkModel(model, mode=mode, frequency=frequency, num_workers=2).fit(rdd, epochs=args.epochs, batch_size=BATCH)
+        seconds = time.perf_counter() - started
+        accuracy = float((model.predict(x_test, batch_size=1024, verbose=0).argmax(axis=1) == y_test).mean())
+        rows.append((f"sparkeras {name}", len(x_train) * args.epochs / seconds, accuracy))
+
+    ps, bare, nbytes = wire_timings(sc)
+    spark.stop()
+
+    print(f"\n{'run':34} {'samples/s':>10} {'x fit':>7} {'of ceiling':>11} {'test acc':>9}")
+    for name, rate, acc in rows:
+        print(f"{name:34} {rate:10.0f} {rate / base_rate:7.2f} {rate / ceil_rate:11.2f} {acc:9.4f}")
+    print(f"{'compute ceiling (2x1-thread steps)':34} {ceil_rate:10.0f} {ceil_rate / base_rate:7.2f} {1:11.2f}")
+    print(f"\npush+pull of {nbytes / 1e6:.2f} MB (118k params): parameter server {ps * 1e3:.3f} ms median, "
+          f"bare TCP echo {bare * 1e3:.3f} ms, ratio {ps / bare:.2f}")
+    if args.json:
+        with open(args.json, "a") as f:
+            f.write(json.dumps({"baseline": base_rate, "ceiling": ceil_rate, "ps_ms": ps * 1e3, "echo_ms": bare * 1e3,
+                                "runs": {n: {"rate": r, "ratio": r / base_rate, "accuracy": a} for n, r, a in rows}}) + "\n")
+
+
+if __name__ == "__main__":
+    main()
