@@ -96,7 +96,7 @@ def ceiling(data, epochs):
 
 def wire_timings(sc, rounds=400):
     """Median push+pull of the model's 118k parameters against a bare echo of the same bytes."""
-    from sparkeras import jvm, model_spec
+    from sparkeras import jvm, model_spec, worker
     from sparkeras.transport import Connection, to_tensor
     from sparkeras.wire import sparkeras_pb2 as wire
     import struct
@@ -117,8 +117,7 @@ def wire_timings(sc, rounds=400):
         driver.call(env)
     size = sum(cfg.trainable_sizes)
     grads = (np.random.default_rng(0).standard_normal(size) * 1e-3).astype(np.float32)
-    push = wire.Envelope()
-    push.push.kind, push.push.want_weights, push.push.samples = wire.GRADIENT, True, BATCH
+    worker.tune_malloc()  # as the executors' workers do
 
     def timed(call):
         for _ in range(50):
@@ -134,12 +133,18 @@ def wire_timings(sc, rounds=400):
         conn.hello(token, wire.WORKER)
 
         def push_pull():
-            to_tensor(grads, out=push.push.values)  # serialize as a worker does, every step
+            # built and serialized afresh every step, as a worker does
+            push = wire.Envelope()
+            push.push.kind, push.push.want_weights, push.push.samples = wire.GRADIENT, True, BATCH
+            to_tensor(grads, out=push.push.values)
             conn.call(push)
         ps = timed(push_pull)
     coordinator.stop()
 
     echo = jvm.new_instance(sc, "sparkeras.server.EchoServer", "127.0.0.1")
+    push = wire.Envelope()
+    push.push.kind, push.push.want_weights, push.push.samples = wire.GRADIENT, True, BATCH
+    to_tensor(grads, out=push.push.values)
     payload = push.SerializeToString()
     with Connection("127.0.0.1", echo.getPort()) as conn:
         header = struct.pack(">I", len(payload))
@@ -194,8 +199,10 @@ def main():
         mode, frequency = name.split("/")
         model = build_model()
         started = time.perf_counter()
-        SparkModel(model, mode=mode, frequency=frequency, num_workers=2).fit(rdd, epochs=args.epochs, batch_size=BATCH)
+        history = SparkModel(model, mode=mode, frequency=frequency, num_workers=2).fit(rdd, epochs=args.epochs, batch_size=BATCH)
         seconds = time.perf_counter() - started
+        phases = ", ".join("/".join(f"{k} {v:.2f}s" for k, v in w.items()) for w in history.params["worker_seconds"])
+        print(f"{name}: fit {seconds:.2f}s; workers: {phases}")
         accuracy = float((model.predict(x_test, batch_size=1024, verbose=0).argmax(axis=1) == y_test).mean())
         rows.append((f"sparkeras {name}", len(x_train) * args.epochs / seconds, accuracy))
 

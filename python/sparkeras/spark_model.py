@@ -39,16 +39,22 @@ class SparkModel:
     frequency: 'epoch' (workers train locally and push the change in their weights once per
     epoch) or 'batch' (workers push a gradient every batch, or local progress every
     `communication_window` batches).
+    merge: how asynchronous and hogwild modes apply a pushed change in weights: 'average'
+    (default) moves the master weights by change / num_workers, so that after every worker
+    has pushed once they hold the mean of their progress; 'sum' adds each change whole, as
+    elephas does, which overshoots with adaptive optimizers.
     """
 
     def __init__(self, model, mode="asynchronous", frequency="epoch", parameter_server_mode="socket",
                  num_workers=None, custom_objects=None, batch_size=32, port=None, *args,
-                 communication_window=1, max_frame_mb=1024, threads_per_worker=None, **kwargs):
+                 communication_window=1, merge="average", max_frame_mb=1024, threads_per_worker=None, **kwargs):
         model_spec.check_mode(mode, frequency)
         if parameter_server_mode not in ("http", "socket"):
             raise ModelSpecError(f"parameter_server_mode must be 'http' or 'socket'; got {parameter_server_mode!r}")
         if num_workers is not None and int(num_workers) < 1:
             raise ModelSpecError(f"num_workers must be at least 1; got {num_workers}")
+        if merge not in ("average", "sum"):
+            raise ModelSpecError(f"merge must be 'average' or 'sum'; got {merge!r}")
         if int(communication_window) < 1:
             raise ModelSpecError(f"communication_window must be at least 1; got {communication_window}")
         self._master_network = model
@@ -61,6 +67,7 @@ class SparkModel:
         self.custom_objects = custom_objects or {}
         self.batch_size = int(batch_size)
         self.communication_window = int(communication_window)
+        self.merge = merge
         self.max_frame_bytes = int(max_frame_mb) * (1 << 20)
         self.threads_per_worker = threads_per_worker
         self.kwargs = kwargs
@@ -79,7 +86,7 @@ class SparkModel:
         return {
             "mode": self.mode, "frequency": self.frequency, "num_workers": self.num_workers,
             "batch_size": self.batch_size, "communication_window": self.communication_window,
-            "parameter_server_mode": self.parameter_server_mode,
+            "merge": self.merge, "parameter_server_mode": self.parameter_server_mode,
         }
 
     # ---------------------------------------------------------------- training
@@ -138,7 +145,8 @@ class SparkModel:
         result = History(values, len(history.epochs), {
             "epochs": epochs, "batch_size": batch_size, "num_workers": num_workers, "mode": self.mode,
             "frequency": self.frequency, "seconds": elapsed,
-            "worker_steps": [r.get("steps", 0) for r in sorted(results, key=lambda r: r["partition"])]})
+            "worker_steps": [r.get("steps", 0) for r in sorted(results, key=lambda r: r["partition"])],
+            "worker_seconds": [r.get("seconds", {}) for r in sorted(results, key=lambda r: r["partition"])]})
         self.training_histories.append(result.history)
         if verbose:
             print(f"sparkeras: trained in {elapsed:.1f}s " + " ".join(
@@ -152,6 +160,7 @@ class SparkModel:
             communication_window=self.communication_window,
             model_json=model_spec.model_json(model), compile_json=model_spec.compile_json(model),
             optimizer_class=rule, shuffle=bool(shuffle),
+            delta_scale=1.0 / num_workers if self.merge == "average" else 1.0,
             seed=int(seed) if seed is not None else int.from_bytes(os.urandom(4), "little"))
         for k, v in params.items():
             config.optimizer_params[k] = v
@@ -316,10 +325,21 @@ def _check_positive(**values):
 
 
 def _first_row(rdd):
-    rows = rdd.take(1)
-    if not rows:
-        raise ModelSpecError("the RDD is empty: there is nothing to train or evaluate on")
-    return rows[0]
+    """The first row, read so that the Python worker stays reusable: `take` stops reading
+    a partition early, and PySpark then discards the worker (a TensorFlow process that
+    takes seconds to start again)."""
+    def first_and_drain(rows):
+        found, first = False, None
+        for row in rows:
+            if not found:
+                found, first = True, row
+        return [(found, first)]
+
+    for partition in range(rdd.getNumPartitions()):
+        [(found, row)] = rdd.context.runJob(rdd, first_and_drain, [partition])
+        if found:
+            return row
+    raise ModelSpecError("the RDD is empty: there is nothing to train or evaluate on")
 
 
 def _active_context():

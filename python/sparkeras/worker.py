@@ -5,6 +5,7 @@ import hashlib
 import json
 import math
 import os
+import time
 
 import numpy as np
 
@@ -67,20 +68,18 @@ class WorkerModel:
         self.weights_key = None
         self._built = False
         self._fresh_optimizer = []
+        self._traced_for = None
 
         sizes, shapes, trainable = self.sizes, self.shapes, self.trainable
 
-        @tf.function(input_signature=[tf.TensorSpec([self.size], tf.float32)])
-        def assign_flat(flat):
+        def assign(flat):
             for v, part, shape in zip(trainable, tf.split(flat, sizes), shapes):
                 v.assign(tf.reshape(part, shape))
 
-        @tf.function
-        def read_flat():
-            return tf.concat([tf.reshape(v, [-1]) for v in trainable], 0)
-
-        def gradient_step(x, y):
-            # Keras's own train_step, minus applying the update: the server applies it.
+        def assign_and_gradient(flat, x, y):
+            # Keras's own train_step on freshly pulled weights, minus applying the
+            # update: the server applies it. One call per step keeps TF dispatch cheap.
+            assign(flat)
             with tf.GradientTape() as tape:
                 y_pred = model(x, training=True)
                 loss = model._compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=None, training=True)
@@ -89,23 +88,45 @@ class WorkerModel:
             model.compute_metrics(x, y, y_pred, sample_weight=None)
             return tf.concat([tf.reshape(tf.convert_to_tensor(g), [-1]) for g in grads], 0)
 
-        self.assign_flat = assign_flat
-        self.read_flat = read_flat
-        self.gradient_step = tf.function(gradient_step, reduce_retracing=True)
-        self.train_step = tf.function(lambda x, y: model.train_step((x, y)), reduce_retracing=True)
+        self._assign_fn = assign
+        self._assign_and_gradient_fn = assign_and_gradient
+        self.assign_flat = tf.function(assign, input_signature=[tf.TensorSpec([self.size], tf.float32)])
+        self.read_flat = tf.function(lambda: tf.concat([tf.reshape(v, [-1]) for v in trainable], 0))
         self.test_step = tf.function(lambda x, y: model.test_step((x, y)), reduce_retracing=True)
         self.predict_step = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
 
     def build(self, x, y):
-        """Creates optimizer and metric variables eagerly, so compiled steps never have to."""
-        if self._built:
+        """Creates optimizer and metric variables eagerly, so compiled steps never have to,
+        and traces the hot-path steps once for this data's shapes."""
+        import tensorflow as tf
+        if not self._built:
+            if self.model.optimizer is not None:
+                self.model.optimizer.build(self.trainable)
+                self._fresh_optimizer = [np.array(v.numpy()) for v in self.model.optimizer.variables]
+            self.model.test_step((x[:1], y[:1]))
+            self.reset_metrics()
+            self._built = True
+        key = (x.shape[1:], x.dtype, y.shape[1:], y.dtype)
+        if self._traced_for == key:
             return
-        if self.model.optimizer is not None:
-            self.model.optimizer.build(self.trainable)
-            self._fresh_optimizer = [np.array(v.numpy()) for v in self.model.optimizer.variables]
-        self.model.test_step((x[:1], y[:1]))
-        self.reset_metrics()
-        self._built = True
+        x_spec = tf.TensorSpec((None,) + tuple(x.shape[1:]), tf.as_dtype(x.dtype))
+        y_spec = tf.TensorSpec((None,) + tuple(y.shape[1:]), tf.as_dtype(y.dtype))
+        flat_spec = tf.TensorSpec([self.size], tf.float32)
+        model, gradient_fn = self.model, self._assign_and_gradient_fn
+        # Concrete functions skip tf.function's per-call signature matching (~0.2 ms a step);
+        # each is traced on first use only, since a job needs one or the other.
+        self._concrete = {
+            "assign_and_gradient": lambda: tf.function(gradient_fn).get_concrete_function(flat_spec, x_spec, y_spec),
+            "train_step": lambda: tf.function(lambda a, b: model.train_step((a, b))).get_concrete_function(x_spec, y_spec),
+        }
+        self._traced = {}
+        self._traced_for = key
+
+    def step(self, name):
+        """The compiled step `name` ('assign_and_gradient' or 'train_step') for the current data shapes."""
+        if name not in self._traced:
+            self._traced[name] = self._concrete[name]()
+        return self._traced[name]
 
     def start_job(self, job_key, initial_weights):
         """Fresh optimizer state and the job's initial weights, keeping the traced steps."""
@@ -169,8 +190,10 @@ class TrainingTask:
         self.threads, self.validation_split, self.custom_objects = threads, validation_split, custom_objects
 
     def run(self, rows, partition=0, attempt=0):
+        started = time.perf_counter()
         prepare_process(self.threads)
         x, y = materialize(rows)
+        loaded = time.perf_counter()
         n_total = 0 if x is None else len(x)
         # The validation rows are the last ones, as with Keras's validation_split.
         n_val = int(n_total * self.validation_split)
@@ -187,9 +210,11 @@ class TrainingTask:
             base = np.array(from_tensor(welcome.weights), dtype=np.float32)
             wm.assign_flat(base)
             loop = _TrainingLoop(conn, wm, cfg, welcome, base)
+            ready = time.perf_counter()
             loop.run(x[:n_train], y[:n_train], x[n_train:], y[n_train:], seed=cfg.seed + 7919 * partition)
             conn.call(_envelope(done=wire.Done()))
-        return {"partition": partition, "samples": n_train * cfg.epochs, "steps": loop.steps}
+        return {"partition": partition, "samples": n_train * cfg.epochs, "steps": loop.steps,
+                "seconds": {"load": loaded - started, "setup": ready - loaded, "train": time.perf_counter() - ready}}
 
 
 class _TrainingLoop:
@@ -201,13 +226,18 @@ class _TrainingLoop:
         self.window = max(1, cfg.communication_window)
         self.per_batch_gradients = cfg.frequency == "batch" and self.window == 1
         self.steps = 0
+        # Per-batch gradients: the pulled weights are assigned inside the next gradient step.
+        self.pending = None
 
     def run(self, x, y, x_val, y_val, seed):
+        import tensorflow as tf
         cfg, wm = self.cfg, self.wm
         bs = max(1, cfg.batch_size)
         n = len(x)
         steps = self.steps_per_epoch or math.ceil(n / bs)
         rng = np.random.default_rng(seed)
+        gradient_step = wm.step("assign_and_gradient") if self.per_batch_gradients else None
+        train_step = None if self.per_batch_gradients else wm.step("train_step")
         for epoch in range(cfg.epochs):
             order = rng.permutation(n) if cfg.shuffle else np.arange(n)
             wm.reset_metrics()
@@ -220,10 +250,10 @@ class _TrainingLoop:
                     idx = order[s * bs:(s + 1) * bs]
                 xb, yb = x[idx], y[idx]
                 if self.per_batch_gradients:
-                    grads = wm.gradient_step(xb, yb).numpy()
-                    self._exchange(wire.GRADIENT, grads, len(idx))
+                    grads = gradient_step(tf.constant(self.base), tf.constant(xb), tf.constant(yb))
+                    self._exchange(wire.GRADIENT, grads.numpy(), len(idx))
                 else:
-                    wm.train_step(xb, yb)
+                    train_step(tf.constant(xb), tf.constant(yb))
                     since_push += len(idx)
                     if cfg.frequency == "batch" and (s + 1) % self.window == 0:
                         self._push_delta(since_push)
@@ -231,6 +261,8 @@ class _TrainingLoop:
                 self.steps += 1
             if cfg.frequency == "epoch" or since_push:
                 self._push_delta(since_push or n)
+            if self.per_batch_gradients:
+                wm.assign_flat(self.base)
             self._report(epoch, n, x_val, y_val)
 
     def _push_delta(self, samples):
@@ -245,9 +277,9 @@ class _TrainingLoop:
         to_tensor(values, out=p.values)
         reply = self.conn.call(env).weights
         self.version = reply.version
-        fresh = from_tensor(reply.values)
-        self.wm.assign_flat(fresh)
-        self.base = fresh
+        self.base = from_tensor(reply.values)
+        if not self.per_batch_gradients:
+            self.wm.assign_flat(self.base)
 
     def _report(self, epoch, n, x_val, y_val):
         env = wire.Envelope()

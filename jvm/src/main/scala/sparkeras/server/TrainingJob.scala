@@ -33,6 +33,7 @@ final class TrainingJob(val config: JobConfig) {
   private var agreedSteps = -1
 
   def size: Int = initial.length
+  private val deltaScale: Float = if (config.getDeltaScale == 0.0) 1f else config.getDeltaScale.toFloat
 
   /** Registers a worker; synchronous jobs block here until every worker has said hello. */
   def welcome(hello: Hello, timeoutMs: Long): Welcome = {
@@ -68,14 +69,14 @@ final class TrainingJob(val config: JobConfig) {
   def push(p: Push, scratch: Array[Float]): Unit = {
     Tensors.floatView(p.getValues, initial.length, "pushed tensor").get(scratch, 0, initial.length)
     val values = scratch
-    val through = p.getKind match {
-      case PushKind.GRADIENT => rule
-      case PushKind.DELTA => DeltaMerge
+    val (through, scale) = p.getKind match {
+      case PushKind.GRADIENT => (rule, 1f)
+      case PushKind.DELTA => (DeltaMerge, deltaScale)
       case other => throw new IllegalArgumentException(s"push kind must be GRADIENT or DELTA, got $other")
     }
     if (aggregator != null) aggregator.contribute(values, through)
     else {
-      val produced = store.update(values, 1f, through)
+      val produced = store.update(values, scale, through)
       val staleness = math.max(0L, produced - 1 - p.getBaseVersion)
       stalenessSum.addAndGet(staleness)
       stalenessMax.accumulateAndGet(staleness, (a, b) => math.max(a, b))
