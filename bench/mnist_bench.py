@@ -94,10 +94,10 @@ def ceiling(data, epochs):
 
 # ------------------------------------------------------------- wire timings
 
-def wire_timings(sc, rounds=400):
+def wire_timings(sc, rounds=2000):
     """Median push+pull of the model's 118k parameters against a bare echo of the same bytes."""
     from sparkeras import jvm, model_spec, worker
-    from sparkeras.transport import Connection, to_tensor
+    from sparkeras.transport import Connection, encode_push, to_tensor
     from sparkeras.wire import sparkeras_pb2 as wire
     import struct
 
@@ -119,41 +119,37 @@ def wire_timings(sc, rounds=400):
     grads = (np.random.default_rng(0).standard_normal(size) * 1e-3).astype(np.float32)
     worker.tune_malloc()  # as the executors' workers do
 
-    def timed(call):
-        for _ in range(50):
-            call()
-        samples = []
-        for _ in range(rounds):
-            t = time.perf_counter()
-            call()
-            samples.append(time.perf_counter() - t)
-        return statistics.median(samples)
-
-    with Connection(host, port) as conn:
-        conn.hello(token, wire.WORKER)
-
-        def push_pull():
-            # built and serialized afresh every step, as a worker does
-            push = wire.Envelope()
-            push.push.kind, push.push.want_weights, push.push.samples = wire.GRADIENT, True, BATCH
-            to_tensor(grads, out=push.push.values)
-            conn.call(push)
-        ps = timed(push_pull)
-    coordinator.stop()
-
-    echo = jvm.new_instance(sc, "sparkeras.server.EchoServer", "127.0.0.1")
     push = wire.Envelope()
     push.push.kind, push.push.want_weights, push.push.samples = wire.GRADIENT, True, BATCH
     to_tensor(grads, out=push.push.values)
     payload = push.SerializeToString()
-    with Connection("127.0.0.1", echo.getPort()) as conn:
-        header = struct.pack(">I", len(payload))
+    header = struct.pack(">I", len(payload))
+    echo = jvm.new_instance(sc, "sparkeras.server.EchoServer", "127.0.0.1")
+    conn = Connection(host, port)
+    conn.hello(token, wire.WORKER)
+    bare_conn = Connection("127.0.0.1", echo.getPort())
 
-        def echo_once():
-            conn._sock.sendmsg([header, payload])
-            conn.receive()
-        bare = timed(echo_once)
+    def push_pull():
+        # encoded afresh every step, as a worker does
+        conn.call_parts(encode_push(wire.GRADIENT, 0, BATCH, grads))
+
+    def echo_once():
+        bare_conn._sock.sendmsg([header, payload])
+        bare_conn.receive()
+
+    # Interleaved, so that both see the same machine load at the same moments.
+    ps_times, echo_times = [], []
+    for i in range(rounds + 100):
+        for call, into in ((push_pull, ps_times), (echo_once, echo_times)):
+            t = time.perf_counter()
+            call()
+            if i >= 100:
+                into.append(time.perf_counter() - t)
+    conn.close()
+    bare_conn.close()
+    coordinator.stop()
     echo.stop()
+    ps, bare = statistics.median(ps_times), statistics.median(echo_times)
     return ps, bare, len(payload)
 
 
@@ -167,6 +163,7 @@ def main():
     parser.add_argument("--modes", default=",".join(MODES))
     parser.add_argument("--child")
     parser.add_argument("--part", type=int, default=0)
+    parser.add_argument("--wire-only", action="store_true", help="only time push+pull against the echo")
     parser.add_argument("--json", help="append the results to this file as one JSON line")
     args = parser.parse_args()
     if args.child == "baseline":
@@ -176,6 +173,13 @@ def main():
 
     import sparkeras
     from sparkeras import SparkModel, to_simple_rdd
+
+    if args.wire_only:
+        spark = sparkeras.spark_session("local[2]", "sparkeras-bench", local_only=True, spark_ui_enabled="false")
+        for _ in range(3):
+            ps, bare, nbytes = wire_timings(spark.sparkContext)
+            print(f"push+pull {ps * 1e3:.3f} ms, echo {bare * 1e3:.3f} ms, ratio {ps / bare:.2f}")
+        return spark.stop()
 
     print(f"MNIST from {os.path.abspath(args.data)}; {args.epochs} epochs, batch {BATCH}, 2 workers on local[2]")
     base = run_child(["--child", "baseline", "--data", args.data, "--epochs", str(args.epochs)])

@@ -45,6 +45,50 @@ def from_tensor(tensor):
     return np.frombuffer(tensor.data, dtype=_NUMPY[tensor.dtype]).reshape(tuple(tensor.shape))
 
 
+def _varint(value):
+    out = bytearray()
+    while True:
+        bits = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(bits | 0x80)
+        else:
+            out.append(bits)
+            return bytes(out)
+
+
+def _field(number, payload_length):
+    """The tag and length that open a length-delimited protobuf field."""
+    return _varint(number << 3 | 2) + _varint(payload_length)
+
+
+def encode_push(kind, base_version, samples, values, want_weights=True):
+    """An Envelope{push} as a list of buffers whose last one is `values` itself, so the
+    tensor's bytes go from numpy to the socket without a copy. Protobuf's encoding of a
+    message is the concatenation of its fields, so this parses as an ordinary Envelope."""
+    values = np.ascontiguousarray(values, dtype="<f4")
+    raw = memoryview(values).cast("B")
+    tensor_head = wire.Tensor(dtype=wire.FLOAT32, shape=[values.size]).SerializeToString() + _field(3, raw.nbytes)
+    push_head = wire.Push(kind=kind, base_version=base_version, samples=samples,
+                          want_weights=want_weights).SerializeToString()
+    push_head += _field(3, len(tensor_head) + raw.nbytes) + tensor_head
+    envelope_head = _field(wire.Envelope.PUSH_FIELD_NUMBER, len(push_head) + raw.nbytes) + push_head
+    return [envelope_head, raw]
+
+
+def _advance(buffers, sent):
+    """The buffers still to send after `sent` bytes went out (sendmsg may send part)."""
+    rest = []
+    for b in buffers:
+        view = memoryview(b).cast("B") if not isinstance(b, bytes) else memoryview(b)
+        if sent >= view.nbytes:
+            sent -= view.nbytes
+            continue
+        rest.append(view[sent:])
+        sent = 0
+    return rest
+
+
 class Connection:
     """One authenticated connection to the parameter server."""
 
@@ -75,6 +119,18 @@ class Connection:
     def send(self, envelope):
         payload = envelope.SerializeToString()
         self._sock.sendmsg([_HEADER.pack(len(payload)), payload])
+
+    def call_parts(self, parts):
+        """Like `call`, for an envelope already encoded as a list of buffers."""
+        total = sum(memoryview(p).nbytes for p in parts)
+        buffers = [_HEADER.pack(total)] + list(parts)
+        while buffers:
+            sent = self._sock.sendmsg(buffers)
+            buffers = _advance(buffers, sent)
+        reply = self.receive()
+        if reply.WhichOneof("body") == "error":
+            raise ServerError(f"parameter server: {reply.error.message}")
+        return reply
 
     def receive(self):
         self._read_exactly(self._header, 4)

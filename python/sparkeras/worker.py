@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 
-from sparkeras.transport import Connection, from_tensor, to_tensor
+from sparkeras.transport import Connection, encode_push, from_tensor
 from sparkeras.wire import sparkeras_pb2 as wire
 
 _models = {}
@@ -270,12 +270,7 @@ class _TrainingLoop:
         self._exchange(wire.DELTA, current - self.base, samples)
 
     def _exchange(self, kind, values, samples):
-        # A fresh envelope each time: reusing one grows its arena by the tensor's size per push.
-        env = wire.Envelope()
-        p = env.push
-        p.kind, p.base_version, p.samples, p.want_weights = kind, self.version, samples, True
-        to_tensor(values, out=p.values)
-        reply = self.conn.call(env).weights
+        reply = self.conn.call_parts(encode_push(kind, self.version, samples, values)).weights
         self.version = reply.version
         self.base = from_tensor(reply.values)
         if not self.per_batch_gradients:

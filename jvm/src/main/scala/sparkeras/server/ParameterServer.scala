@@ -87,9 +87,9 @@ final class ParameterServer(host: String, token: Array[Byte], maxFrameBytes: Int
 
   /** One authenticated connection. `handle` returns false when the connection should close. */
   private final class Session(hello: Hello, out: BufferedOutputStream) {
-    private var scratch: Array[Byte] = Array.emptyByteArray
-    private var floats: Array[Float] = Array.emptyFloatArray
+    private val weightsReply = new WeightsReply
     private var incoming: Array[Float] = Array.emptyFloatArray
+    private var staging: Array[Byte] = Array.emptyByteArray
     private var finished = false
     private val isWorker = hello.getRole != Role.DRIVER
 
@@ -111,8 +111,8 @@ final class ParameterServer(host: String, token: Array[Byte], maxFrameBytes: Int
         case _ if j == null => reply(error("no training job is configured on this server yet"))
         case Envelope.BodyCase.PUSH =>
           try {
-            if (incoming.length != j.size) incoming = new Array[Float](j.size)
-            j.push(env.getPush, incoming)
+            if (incoming.length != j.size) { incoming = new Array[Float](j.size); staging = new Array[Byte](j.size * 4) }
+            j.push(env.getPush, incoming, staging)
             if (env.getPush.getWantWeights) replyWeights(j) else reply(ack)
           } catch {
             case e: IllegalArgumentException => reply(error(s"push refused: ${e.getMessage}"))
@@ -134,12 +134,7 @@ final class ParameterServer(host: String, token: Array[Byte], maxFrameBytes: Int
       if (j != null) markFinished(j)
     }
 
-    private def replyWeights(j: TrainingJob): Unit = {
-      if (floats.length != j.size) { floats = new Array[Float](j.size); scratch = new Array[Byte](j.size * 4) }
-      val version = j.store.snapshot(floats)
-      reply(Envelope.newBuilder().setWeights(
-        Weights.newBuilder().setVersion(version).setValues(Tensors.flat(floats, scratch))).build())
-    }
+    private def replyWeights(j: TrainingJob): Unit = weightsReply.write(out, j.store)
 
     private def reply(e: Envelope): Unit = Frames.write(out, e)
   }

@@ -26,5 +26,11 @@ final class ParameterStore(initial: Array[Float], rule: UpdateRule, locked: Bool
     if (locked) lock.synchronized { System.arraycopy(weights, 0, into, 0, weights.length); versionCounter.get() }
     else { System.arraycopy(weights, 0, into, 0, weights.length); versionCounter.get() }
 
+  /** Writes the weights as little-endian floats into `into`, in one copy; returns their version. */
+  def snapshotBytes(into: Array[Byte], offset: Int = 0): Long = {
+    def copy(): Long = { Tensors.copyToBytes(weights, into, offset); versionCounter.get() }
+    if (locked) lock.synchronized(copy()) else copy()
+  }
+
   def snapshot(): Array[Float] = { val out = new Array[Float](weights.length); snapshot(out); out }
 }

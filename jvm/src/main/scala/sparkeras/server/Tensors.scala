@@ -7,6 +7,30 @@ import sparkeras.wire.Wire.{DType, Tensor}
 
 /** Conversions between wire tensors (raw little-endian bytes) and float arrays, without extra copies. */
 object Tensors {
+  private val unsafe: sun.misc.Unsafe = {
+    val f = classOf[sun.misc.Unsafe].getDeclaredField("theUnsafe")
+    f.setAccessible(true)
+    f.get(null).asInstanceOf[sun.misc.Unsafe]
+  }
+  private val floatBase = unsafe.arrayBaseOffset(classOf[Array[Float]]).toLong
+  private val byteBase = unsafe.arrayBaseOffset(classOf[Array[Byte]]).toLong
+  // Raw memory copies between float[] and byte[] are only the wire's byte order on little-endian machines.
+  private val nativeIsLittle = ByteOrder.nativeOrder() == ByteOrder.LITTLE_ENDIAN
+
+  /** Writes `values` into `bytes` as little-endian floats: a plain memory copy where the CPU allows. */
+  def copyToBytes(values: Array[Float], bytes: Array[Byte], offset: Int = 0): Unit = {
+    require(offset >= 0 && bytes.length - offset >= values.length * 4)
+    if (nativeIsLittle) unsafe.copyMemory(values, floatBase, bytes, byteBase + offset, values.length.toLong * 4)
+    else java.nio.ByteBuffer.wrap(bytes, offset, values.length * 4).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().put(values)
+  }
+
+  /** Reads little-endian floats from `bytes` at `offset` into `values`. */
+  def copyToFloats(bytes: Array[Byte], offset: Int, values: Array[Float]): Unit = {
+    require(offset >= 0 && bytes.length - offset >= values.length * 4)
+    if (nativeIsLittle) unsafe.copyMemory(bytes, byteBase + offset, values, floatBase, values.length.toLong * 4)
+    else java.nio.ByteBuffer.wrap(bytes, offset, values.length * 4).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(values)
+  }
+
   /** A read-only float view over the tensor's bytes; no copy is made. */
   def floatView(t: Tensor, expectedLength: Int, what: String): FloatBuffer = {
     if (t.getDtype != DType.FLOAT32)
@@ -18,15 +42,17 @@ object Tensors {
     bytes.asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer()
   }
 
-  /** Copies `values` into `scratch` (grown if needed) and wraps it as a flat FLOAT32 tensor. */
-  def flat(values: Array[Float], scratch: Array[Byte]): Tensor = {
-    java.nio.ByteBuffer.wrap(scratch, 0, values.length * 4).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().put(values)
-    Tensor.newBuilder()
-      .setDtype(DType.FLOAT32)
-      .addShape(values.length.toLong)
-      .setData(UnsafeByteOperations.unsafeWrap(scratch, 0, values.length * 4))
-      .build()
+  /** Checks a FLOAT32 tensor of `into.length` values and copies them into `into`, via `staging`. */
+  def readFloats(t: Tensor, into: Array[Float], staging: Array[Byte], what: String): Unit = {
+    floatView(t, into.length, what) // validates dtype and size
+    t.getData.copyTo(staging, 0)
+    copyToFloats(staging, 0, into)
   }
 
-  def fromArray(values: Array[Float]): Tensor = flat(values, new Array[Byte](values.length * 4))
+  def fromArray(values: Array[Float]): Tensor = {
+    val bytes = new Array[Byte](values.length * 4)
+    copyToBytes(values, bytes)
+    Tensor.newBuilder().setDtype(DType.FLOAT32).addShape(values.length.toLong)
+      .setData(UnsafeByteOperations.unsafeWrap(bytes)).build()
+  }
 }

@@ -66,8 +66,8 @@ final class TrainingJob(val config: JobConfig) {
   }
 
   /** Applies one push according to the mode; throws (leaving the weights intact) if it is malformed. */
-  def push(p: Push, scratch: Array[Float]): Unit = {
-    Tensors.floatView(p.getValues, initial.length, "pushed tensor").get(scratch, 0, initial.length)
+  def push(p: Push, scratch: Array[Float], staging: Array[Byte]): Unit = {
+    Tensors.readFloats(p.getValues, scratch, staging, "pushed tensor")
     val values = scratch
     val (through, scale) = p.getKind match {
       case PushKind.GRADIENT => (rule, 1f)
