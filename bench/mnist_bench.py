@@ -69,6 +69,9 @@ def child_ceiling(data, epochs, part):
     step = tf.function(lambda a, b: model.train_step((a, b)), reduce_retracing=True)
     step(x[:BATCH], y[:BATCH])
     rng = np.random.default_rng(part)
+    # Both children start timing together, once both have loaded and traced.
+    print("ready", flush=True)
+    sys.stdin.readline()
     started = time.perf_counter()
     for _ in range(epochs):
         order = rng.permutation(len(x))
@@ -87,7 +90,13 @@ def run_child(args):
 
 def ceiling(data, epochs):
     procs = [subprocess.Popen([sys.executable, __file__, "--child", "ceiling", "--data", data, "--epochs", str(epochs),
-                               "--part", str(p)], stdout=subprocess.PIPE, text=True) for p in (0, 1)]
+                               "--part", str(p)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+             for p in (0, 1)]
+    for p in procs:
+        assert p.stdout.readline().strip() == "ready"
+    for p in procs:
+        p.stdin.write("go\n")
+        p.stdin.flush()
     results = [json.loads(p.communicate()[0].strip().splitlines()[-1]) for p in procs]
     return sum(r["samples"] for r in results) / max(r["seconds"] for r in results)
 

@@ -19,6 +19,19 @@ from sparkeras import worker
 _CONFIG_ENTRY = "sparkeras.json"
 
 
+class TrainingFailed(RuntimeError):
+    """Training failed on an executor; the message carries the worker's own error."""
+
+    @classmethod
+    def from_spark(cls, error):
+        text = str(error)
+        lines = [l.strip() for l in text.splitlines()]
+        # The Python traceback's last line ("SomeError: message") says what went wrong.
+        cause = next((l for l in reversed(lines) if l and ("Error:" in l or "Exception:" in l)
+                      and not l.startswith(("at ", "py4j", "org.apache", "Caused by", "java."))), None)
+        return cls(f"training failed on an executor: {cause or text[:2000]}")
+
+
 class History:
     """What `model.fit` returns in Keras: `history[name]` is one value per epoch."""
 
@@ -100,7 +113,7 @@ class SparkModel:
         _check_positive(epochs=epochs, batch_size=batch_size)
         if not 0.0 <= float(validation_split) < 1.0:
             raise ModelSpecError(f"validation_split must be in [0, 1); got {validation_split}")
-        rule, params = model_spec.server_rule(model, self.frequency, self.communication_window)
+        model_spec.server_rule(model, self.frequency, self.communication_window)  # fails early if unsupported
         sc = _use_driver_python_locally(rdd.context)
         first = _first_row(rdd)
         if not (isinstance(first, (tuple, list)) and len(first) == 2):
@@ -109,6 +122,40 @@ class SparkModel:
                 f"the first element is a {type(first).__name__}")
         model_spec.check_sample(model, first[0], first[1], where="the RDD")
 
+        num_workers = self._num_workers(sc)
+        if rdd.getNumPartitions() != num_workers:
+            rdd = rdd.repartition(num_workers)
+        return self._train(sc, num_workers, lambda task: self._run_stage(rdd, task), epochs, batch_size,
+                           verbose, validation_split, shuffle, seed)
+
+    def fit_frame(self, arrays, n_features, shapes, epochs=10, batch_size=None, verbose=0, validation_split=0.0,
+                  shuffle=True, seed=None):
+        """Trains on a DataFrame of flat array columns f0..fk and y (see sparkeras.ml.data),
+        read by the executors through Arrow batches."""
+        from sparkeras.ml.data import arrays_from_batches
+        model = self._master_network
+        batch_size = int(batch_size or self.batch_size)
+        model_spec.check_compiled(model)
+        _check_positive(epochs=epochs, batch_size=batch_size)
+        sc = _use_driver_python_locally(arrays.sparkSession.sparkContext)
+        num_workers = self._num_workers(sc)
+        if arrays.rdd.getNumPartitions() != num_workers:
+            arrays = arrays.repartition(num_workers)
+        barrier = self.mode == "synchronous"
+
+        def launch(task):
+            def run(batches):
+                import pyarrow as pa
+                from pyspark import TaskContext
+                ctx = TaskContext.get()
+                x, y = arrays_from_batches(batches, n_features, shapes)
+                result = task.run_arrays(x, y, ctx.partitionId(), ctx.attemptNumber())
+                yield pa.RecordBatch.from_pylist([{"result": json.dumps(result)}])
+            rows = arrays.mapInArrow(run, "result string", barrier=barrier).collect()
+            return [json.loads(r["result"]) for r in rows]
+        return self._train(sc, num_workers, launch, epochs, batch_size, verbose, validation_split, shuffle, seed)
+
+    def _num_workers(self, sc):
         num_workers = self.num_workers or sc.defaultParallelism
         if self.mode == "synchronous":
             slots = _task_slots(sc)
@@ -116,9 +163,15 @@ class SparkModel:
                 raise ModelSpecError(
                     f"synchronous training runs one barrier task per worker, all at once: num_workers={num_workers} "
                     f"but the cluster has {slots} task slots. Lower num_workers or add executors")
-        if rdd.getNumPartitions() != num_workers:
-            rdd = rdd.repartition(num_workers)
+        return num_workers
 
+    def _train(self, sc, num_workers, launch, epochs, batch_size, verbose, validation_split, shuffle, seed):
+        """Starts a parameter server, runs `launch(task)` as the Spark stage, and copies the
+        trained weights into the Keras model."""
+        model = self._master_network
+        if not 0.0 <= float(validation_split) < 1.0:
+            raise ModelSpecError(f"validation_split must be in [0, 1); got {validation_split}")
+        rule, params = model_spec.server_rule(model, self.frequency, self.communication_window)
         coordinator = jvm.new_coordinator(sc, self.max_frame_bytes)
         try:
             host, port, token = coordinator.getHost(), coordinator.getPort(), coordinator.getToken()
@@ -134,7 +187,10 @@ class SparkModel:
                                            self.custom_objects)
                 started = time.time()
                 with _Progress(coordinator, epochs, num_workers, verbose):
-                    results = self._run_stage(rdd, task)
+                    try:
+                        results = launch(task)
+                    except Exception as e:
+                        raise TrainingFailed.from_spark(e) from e
                 elapsed = time.time() - started
                 weights = driver.call(_pull()).weights
                 history = driver.call(_history_request()).history
@@ -142,11 +198,12 @@ class SparkModel:
         finally:
             coordinator.stop()
         values = {name: [row.values[name] for row in history.epochs if name in row.values] for name in history.names}
+        results = sorted(results, key=lambda r: r["partition"])
         result = History(values, len(history.epochs), {
             "epochs": epochs, "batch_size": batch_size, "num_workers": num_workers, "mode": self.mode,
             "frequency": self.frequency, "seconds": elapsed,
-            "worker_steps": [r.get("steps", 0) for r in sorted(results, key=lambda r: r["partition"])],
-            "worker_seconds": [r.get("seconds", {}) for r in sorted(results, key=lambda r: r["partition"])]})
+            "worker_steps": [r.get("steps", 0) for r in results],
+            "worker_seconds": [r.get("seconds", {}) for r in results]})
         self.training_histories.append(result.history)
         if verbose:
             print(f"sparkeras: trained in {elapsed:.1f}s " + " ".join(
@@ -265,6 +322,37 @@ class SparkModel:
             raise ModelSpecError("the evaluation data is empty")
         return _combine_metric_states(model, states, np.asarray(sample[0], np.float32), np.asarray(sample[1]), return_dict)
 
+    def evaluate_frame(self, arrays, n_features, shapes, batch_size=256, return_dict=True):
+        """Like `evaluate`, over a DataFrame of flat array columns f0..fk and y, read through Arrow."""
+        import pickle
+        from sparkeras.ml.data import arrays_from_batches
+        model = self._master_network
+        model_spec.check_compiled(model)
+        sc = _use_driver_python_locally(arrays.sparkSession.sparkContext)
+        first = arrays.limit(1).collect()
+        if not first:
+            raise ModelSpecError("the DataFrame is empty: there is nothing to evaluate")
+        weights_key, weights = uuid.uuid4().hex, model.get_weights()
+        spec = (model_spec.model_json(model), model_spec.compile_json(model))
+        custom, threads = self.custom_objects, self._threads(sc)
+        bc = sc.broadcast(weights)
+
+        def run(batches):
+            import pyarrow as pa
+            x, y = arrays_from_batches(batches, n_features, shapes)
+            if x is None:
+                return
+            states = worker.evaluate_partition(x, y, weights_key, bc.value, spec[0], spec[1], custom, threads,
+                                               batch_size)
+            yield pa.RecordBatch.from_pylist([{"states": pickle.dumps(states)}])
+        try:
+            states = [pickle.loads(r["states"]) for r in arrays.mapInArrow(run, "states binary").collect()]
+        finally:
+            bc.unpersist()
+        x0 = [np.asarray(first[0][f"f{i}"], np.float32).reshape(shapes[i]) for i in range(n_features)]
+        y0 = np.asarray(first[0]["y"])
+        return _combine_metric_states(model, states, x0[0] if n_features == 1 else x0, y0, return_dict)
+
     def _parallelism(self, sc):
         return self.num_workers or sc.defaultParallelism
 
@@ -296,6 +384,29 @@ class AsynchronousSparkModel(SparkModel):
             raise ModelSpecError(f"AsynchronousSparkModel runs mode 'asynchronous' or 'hogwild'; got {mode!r}")
         super().__init__(model, mode=mode, frequency=frequency, parameter_server_mode=parameter_server_mode,
                          *args, **kwargs)
+
+
+class SparkMLlibModel(SparkModel):
+    """elephas's model for RDDs of MLlib LabeledPoints."""
+
+    def fit(self, labeled_points, epochs=10, batch_size=32, verbose=0, validation_split=0.1,
+            categorical=False, nb_classes=None, **kwargs):
+        from sparkeras.utils.rdd_utils import lp_to_simple_rdd
+        rdd = lp_to_simple_rdd(labeled_points, categorical, nb_classes)
+        return super().fit(rdd, epochs=epochs, batch_size=batch_size, verbose=verbose,
+                           validation_split=validation_split, **kwargs)
+
+    train = fit  # elephas's older name
+
+    def predict(self, mllib_data, batch_size=None):
+        """Predictions for an MLlib Vector, a numpy array of rows, or an RDD of rows."""
+        from pyspark import RDD
+        if isinstance(mllib_data, RDD):
+            return super().predict(mllib_data.map(lambda v: v.toArray() if hasattr(v, "toArray") else v), batch_size)
+        data = mllib_data.toArray() if hasattr(mllib_data, "toArray") else np.asarray(mllib_data)
+        single = data.ndim == 1
+        out = super().predict(data[None] if single else data, batch_size)
+        return out[0] if single else out
 
 
 def load_spark_model(file_name, custom_objects=None):
@@ -397,7 +508,8 @@ def _history_request():
 
 def _combine_metric_states(model, states, x0, y0, return_dict):
     """Sums every partition's metric variables into the driver model's metrics and reads them."""
-    model.test_step((x0[None], y0[None]))  # builds the compiled metrics if evaluate never ran here
+    one = [a[None] for a in x0] if isinstance(x0, list) else x0[None]
+    model.test_step((one, y0[None]))  # builds the compiled metrics if evaluate never ran here
     metrics = model.metrics
     for m in metrics:
         m.reset_state()

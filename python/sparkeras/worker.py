@@ -103,13 +103,15 @@ class WorkerModel:
             if self.model.optimizer is not None:
                 self.model.optimizer.build(self.trainable)
                 self._fresh_optimizer = [np.array(v.numpy()) for v in self.model.optimizer.variables]
-            self.model.test_step((x[:1], y[:1]))
+            self.model.test_step((slice_rows(x, 0, 1), y[:1]))
             self.reset_metrics()
             self._built = True
-        key = (x.shape[1:], x.dtype, y.shape[1:], y.dtype)
+        xs = x if isinstance(x, (list, tuple)) else [x]
+        key = (tuple((a.shape[1:], a.dtype) for a in xs), y.shape[1:], y.dtype)
         if self._traced_for == key:
             return
-        x_spec = tf.TensorSpec((None,) + tuple(x.shape[1:]), tf.as_dtype(x.dtype))
+        x_specs = [tf.TensorSpec((None,) + tuple(a.shape[1:]), tf.as_dtype(a.dtype)) for a in xs]
+        x_spec = x_specs if isinstance(x, (list, tuple)) else x_specs[0]
         y_spec = tf.TensorSpec((None,) + tuple(y.shape[1:]), tf.as_dtype(y.dtype))
         flat_spec = tf.TensorSpec([self.size], tf.float32)
         model, gradient_fn = self.model, self._assign_and_gradient_fn
@@ -190,11 +192,18 @@ class TrainingTask:
         self.threads, self.validation_split, self.custom_objects = threads, validation_split, custom_objects
 
     def run(self, rows, partition=0, attempt=0):
+        """Trains on an iterator of (features, label) rows."""
         started = time.perf_counter()
         prepare_process(self.threads)
         x, y = materialize(rows)
+        return self.run_arrays(x, y, partition, attempt, started)
+
+    def run_arrays(self, x, y, partition=0, attempt=0, started=None):
+        """Trains on arrays already in this worker (x is a list for multi-input models)."""
+        started = started or time.perf_counter()
+        prepare_process(self.threads)
         loaded = time.perf_counter()
-        n_total = 0 if x is None else len(x)
+        n_total = 0 if x is None else rows_of(x)
         # The validation rows are the last ones, as with Keras's validation_split.
         n_val = int(n_total * self.validation_split)
         n_train = n_total - n_val
@@ -211,7 +220,8 @@ class TrainingTask:
             wm.assign_flat(base)
             loop = _TrainingLoop(conn, wm, cfg, welcome, base)
             ready = time.perf_counter()
-            loop.run(x[:n_train], y[:n_train], x[n_train:], y[n_train:], seed=cfg.seed + 7919 * partition)
+            loop.run(slice_rows(x, 0, n_train), y[:n_train], slice_rows(x, n_train, n_total), y[n_train:],
+                     seed=cfg.seed + 7919 * partition)
             conn.call(_envelope(done=wire.Done()))
         return {"partition": partition, "samples": n_train * cfg.epochs, "steps": loop.steps,
                 "seconds": {"load": loaded - started, "setup": ready - loaded, "train": time.perf_counter() - ready}}
@@ -233,7 +243,7 @@ class _TrainingLoop:
         import tensorflow as tf
         cfg, wm = self.cfg, self.wm
         bs = max(1, cfg.batch_size)
-        n = len(x)
+        n = rows_of(x)
         steps = self.steps_per_epoch or math.ceil(n / bs)
         rng = np.random.default_rng(seed)
         gradient_step = wm.step("assign_and_gradient") if self.per_batch_gradients else None
@@ -248,12 +258,12 @@ class _TrainingLoop:
                     idx = order.take(np.arange(s * bs, (s + 1) * bs), mode="wrap")
                 else:
                     idx = order[s * bs:(s + 1) * bs]
-                xb, yb = x[idx], y[idx]
+                xb, yb = take_rows(x, idx), y[idx]
                 if self.per_batch_gradients:
-                    grads = gradient_step(tf.constant(self.base), tf.constant(xb), tf.constant(yb))
+                    grads = gradient_step(tf.constant(self.base), constant(xb), tf.constant(yb))
                     self._exchange(wire.GRADIENT, grads.numpy(), len(idx))
                 else:
-                    train_step(tf.constant(xb), tf.constant(yb))
+                    train_step(constant(xb), tf.constant(yb))
                     since_push += len(idx)
                     if cfg.frequency == "batch" and (s + 1) % self.window == 0:
                         self._push_delta(since_push)
@@ -283,15 +293,33 @@ class _TrainingLoop:
         m.samples = n
         for k, v in self.wm.metrics().items():
             m.values[k] = v
-        if len(x_val):
+        n_val = rows_of(x_val)
+        if n_val:
             self.wm.reset_metrics()
             bs = max(1, self.cfg.batch_size)
-            for i in range(0, len(x_val), bs):
-                self.wm.test_step(x_val[i:i + bs], y_val[i:i + bs])
-            m.val_samples = len(x_val)
+            for i in range(0, n_val, bs):
+                self.wm.test_step(slice_rows(x_val, i, i + bs), y_val[i:i + bs])
+            m.val_samples = n_val
             for k, v in self.wm.metrics().items():
                 m.val_values[k] = v
         self.conn.call(env)
+
+
+def rows_of(x):
+    return len(x[0]) if isinstance(x, (list, tuple)) else len(x)
+
+
+def slice_rows(x, start, stop):
+    return [a[start:stop] for a in x] if isinstance(x, (list, tuple)) else x[start:stop]
+
+
+def take_rows(x, idx):
+    return [a[idx] for a in x] if isinstance(x, (list, tuple)) else x[idx]
+
+
+def constant(x):
+    import tensorflow as tf
+    return [tf.constant(a) for a in x] if isinstance(x, (list, tuple)) else tf.constant(x)
 
 
 def _envelope(**body):
@@ -319,6 +347,6 @@ def evaluate_partition(x, y, weights_key, weights, model_json, compile_json, cus
     wm.build(x, y)
     wm.set_weights(weights_key, weights)
     wm.reset_metrics()
-    for i in range(0, len(x), batch_size):
-        wm.test_step(x[i:i + batch_size], y[i:i + batch_size])
+    for i in range(0, rows_of(x), batch_size):
+        wm.test_step(slice_rows(x, i, i + batch_size), y[i:i + batch_size])
     return wm.metric_states()
