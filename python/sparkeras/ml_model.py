@@ -164,5 +164,5 @@ class ElephasTransformer(Model, _ElephasParams, persistence.ModelReadWrite):
     def _transform(self, df):
         from sparkeras.ml import data
         column = data.feature_expr(df, self.getFeaturesCol())
-        udf = predict_udf(self.keras_model, 1, self.get_custom_objects(), batch_size=self.get_inference_batch_size())
+        udf = predict_udf(df.sparkSession, self.keras_model, 1, self.get_custom_objects(), batch_size=self.get_inference_batch_size())
         return df.withColumn(self.getOutputCol(), udf(column).cast("array<double>"))

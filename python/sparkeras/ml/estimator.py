@@ -158,7 +158,7 @@ class KerasModel(Model, KerasParams, persistence.ModelReadWrite):
         for name, column in zip(temp, features):
             frame = frame.withColumn(name, data.feature_expr(dataset, column))
         raw = F.col("__sparkeras_raw")
-        frame = frame.withColumn("__sparkeras_raw", predict_udf(model, len(features), self.getCustomObjects())(*temp))
+        frame = frame.withColumn("__sparkeras_raw", predict_udf(dataset.sparkSession, model, len(features), self.getCustomObjects())(*temp))
         task = infer_task(model, self.getTask())
         width = int(np.prod(model.outputs[0].shape[1:]))
         if task == "classification":
@@ -185,17 +185,24 @@ class KerasModel(Model, KerasParams, persistence.ModelReadWrite):
             arrays, len(features), data.input_shapes(self.keras_model), batch_size=batch_size, return_dict=return_dict)
 
 
-def predict_udf(model, n_inputs, custom_objects=None, batch_size=1024):
+def _with_arity(fn, n):
+    """`fn(*args)` as a function of exactly n named parameters: predict_batch_udf maps one
+    input column to each parameter it sees in the signature."""
+    names = ", ".join(f"x{i}" for i in range(n))
+    namespace = {"fn": fn}
+    exec(f"def predict({names}):\n    return fn({names})", namespace)
+    return namespace["predict"]
+
+
+def predict_udf(spark, model, n_inputs, custom_objects=None, batch_size=1024):
     """A pandas UDF (Arrow batches) computing the model's raw output as array<float>, with
     the model built once per Python worker and its weights shipped as a broadcast."""
     import uuid
 
     from pyspark.ml.functions import predict_batch_udf
-    from pyspark.sql import SparkSession
     from pyspark.sql.types import ArrayType, FloatType
 
     from sparkeras import worker
-    spark = SparkSession.getActiveSession()
     from sparkeras.spark_model import _use_driver_python_locally
     _use_driver_python_locally(spark.sparkContext)
     weights = spark.sparkContext.broadcast(model.get_weights())
@@ -212,7 +219,7 @@ def predict_udf(model, n_inputs, custom_objects=None, batch_size=1024):
             x = [np.asarray(v, dtype=np.float32).reshape((-1,) + shapes[i]) for i, v in enumerate(inputs)]
             out = wm.predict_step(x[0] if len(x) == 1 else x)
             return np.asarray(out, dtype=np.float32).reshape(len(x[0]), -1)
-        return predict
+        return _with_arity(predict, n_inputs)
 
     return predict_batch_udf(make_predict_fn, return_type=ArrayType(FloatType()), batch_size=batch_size,
                              input_tensor_shapes=[[int(np.prod(s))] for s in shapes])

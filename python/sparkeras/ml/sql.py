@@ -11,5 +11,5 @@ def register_udf(spark, name, model, batch_size=1024):
     """
     keras_model = model.keras_model if isinstance(model, KerasModel) else model
     custom = model.getCustomObjects() if isinstance(model, KerasModel) else None
-    udf = predict_udf(keras_model, len(data.input_shapes(keras_model)), custom, batch_size=batch_size)
+    udf = predict_udf(spark, keras_model, len(data.input_shapes(keras_model)), custom, batch_size=batch_size)
     return spark.udf.register(name, udf)
