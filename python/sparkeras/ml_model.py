@@ -44,6 +44,10 @@ class _ElephasParams(HasFeaturesCol, HasLabelCol, HasOutputCol):
                          validation_split=0.1, num_workers=None, categorical=True, nb_classes=10, custom_objects={},
                          inference_batch_size=1024, optimizer_config=None)
 
+    def setFeaturesCol(self, value): return self._set(featuresCol=value)
+    def setLabelCol(self, value): return self._set(labelCol=value)
+    def setOutputCol(self, value): return self._set(outputCol=value)
+
     # elephas's setter and getter names
     def set_keras_model_config(self, value): return self._set(keras_model_config=value)
     def get_keras_model_config(self): return self.getOrDefault(self.keras_model_config)
@@ -81,10 +85,8 @@ class ElephasEstimator(Estimator, _ElephasParams):
     """elephas's estimator: `ElephasEstimator(**params)`, `ElephasEstimator(model, epochs=...)`,
     or a bare `ElephasEstimator()` configured with its `set_*` methods."""
 
-    @keyword_only
     def __init__(self, *args, **kwargs):
         super().__init__()
-        kwargs = dict(self._input_kwargs)
         if args:
             model = args[0]
             kwargs.setdefault("keras_model_config", model.to_json())

@@ -1,0 +1,25 @@
+"""Training streams each partition on the executors: the driver's memory does not grow
+with the number of rows."""
+import json
+import os
+import subprocess
+import sys
+
+
+def _run(rows, tmp_path):
+    here = os.path.dirname(os.path.abspath(__file__))
+    out = subprocess.run([sys.executable, os.path.join(here, "driver_memory_job.py"), str(rows),
+                          str(tmp_path / f"rows{rows}.parquet")], capture_output=True, text=True, timeout=900,
+                         env=dict(os.environ, PYSPARK_PYTHON=sys.executable))
+    assert out.returncode == 0, out.stderr[-3000:]
+    line = next(l for l in out.stdout.splitlines() if l.startswith("RESULT "))
+    return json.loads(line[len("RESULT "):])
+
+
+def test_driver_peak_rss_does_not_grow_with_rows(tmp_path):
+    small = _run(100_000, tmp_path)
+    large = _run(1_000_000, tmp_path)
+    print(f"driver peak RSS: {small['peak_rss_mb']:.0f} MB for 100k rows ({small['seconds']:.1f}s), "
+          f"{large['peak_rss_mb']:.0f} MB for 1M rows ({large['seconds']:.1f}s)")
+    assert large["accuracy"] > 0.9, large
+    assert large["peak_rss_mb"] <= 1.2 * small["peak_rss_mb"], (small, large)
