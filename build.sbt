@@ -49,7 +49,9 @@ lazy val root = (project in file("."))
     libraryDependencies ++= Seq(
       "org.apache.spark" %% "spark-core" % sparkVersion % Provided,
       "org.apache.spark" %% "spark-sql" % sparkVersion % Provided,
-      "com.google.protobuf" % "protobuf-java" % protobufVersion,
+      "org.apache.spark" %% "spark-mllib" % "4.1.0" % Provided, // 4.1.1 is not on Maven Central; compile-time only
+      "com.google.protobuf" % "protobuf-java" % protobufVersion, // shaded into the jar, dropped from the POM
+      "org.scala-lang" % "scala-library" % scalaVersion.value % Provided,
       ("com.google.protobuf" % "protoc" % protobufVersion % Protoc)
         .artifacts(Artifact("protoc", "exe", "exe", protocClassifier)),
       "org.scalatest" %% "scalatest" % "3.2.19" % Test
@@ -77,13 +79,43 @@ lazy val root = (project in file("."))
       val protos = ((baseDirectory.value / "proto") ** "*.proto").get
       IO.createDirectory(out)
       runProtoc(protocExecutable.value, Seq(s"-I${(baseDirectory.value / "proto").getAbsolutePath}", s"--python_out=${out.getAbsolutePath}") ++ protos.map(_.getAbsolutePath), streams.value.log)
+      // The package reads its version from here, also when it is imported from inside the jar.
+      IO.write(baseDirectory.value / "python" / "sparkeras" / "VERSION", version.value + "\n")
       (out * "*_pb2.py").get
     },
+    // The jar carries the sparkeras Python package at its root, so that
+    // `spark-submit --packages` can `import sparkeras` with nothing installed.
+    Compile / resourceGenerators += Def.task {
+      generatePython.value
+      val src = baseDirectory.value / "python"
+      val out = (Compile / resourceManaged).value / "python-package"
+      val files = ((src / "sparkeras") ** ("*.py" || "VERSION")).get.filterNot(_.getPath.contains("__pycache__"))
+      files.map { f =>
+        val target = (Compile / resourceManaged).value / IO.relativize(src, f).get
+        IO.copyFile(f, target)
+        target
+      }
+    }.taskValue,
     Compile / resourceGenerators += Def.task {
       val f = (Compile / resourceManaged).value / "sparkeras" / "version.properties"
       IO.write(f, s"version=${version.value}\n")
       Seq(f)
     }.taskValue,
+    autoScalaLibrary := false, // Spark brings Scala; the POM lists it as provided
+    // Publish the shaded jar as the main artifact, with a POM that lists only provided dependencies.
+    Compile / packageBin / publishArtifact := false,
+    assembly / artifact := (assembly / artifact).value.withClassifier(None),
+    addArtifact(assembly / artifact, assembly),
+    pomPostProcess := { node =>
+      import scala.xml.transform.{RewriteRule, RuleTransformer}
+      new RuleTransformer(new RewriteRule {
+        override def transform(n: scala.xml.Node): Seq[scala.xml.Node] =
+          if (n.label == "dependency" && (n \ "artifactId").text == "protobuf-java") Nil else n
+      }).transform(node).head
+    },
+    publishMavenStyle := true,
+    licenses := Seq("Apache-2.0" -> url("https://www.apache.org/licenses/LICENSE-2.0")),
+    description := "Distributed training and inference of Keras models on Apache Spark",
     Test / fork := true,
     Test / javaOptions ++= Seq("-Xmx2g"),
     Test / parallelExecution := false,

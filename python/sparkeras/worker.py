@@ -350,3 +350,8 @@ def evaluate_partition(x, y, weights_key, weights, model_json, compile_json, cus
     for i in range(0, rows_of(x), batch_size):
         wm.test_step(slice_rows(x, i, i + batch_size), y[i:i + batch_size])
     return wm.metric_states()
+
+
+if __name__ == "__main__":  # python -m sparkeras.worker: a worker started by the JVM (Scala API)
+    from sparkeras.jvm_worker import main
+    main()

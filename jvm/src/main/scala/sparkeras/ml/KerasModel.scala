@@ -1,0 +1,110 @@
+package sparkeras.ml
+
+import java.nio.file.Files
+
+import org.apache.spark.TaskContext
+import org.apache.spark.ml.Model
+import org.apache.spark.ml.linalg.{SQLDataTypes, Vectors}
+import org.apache.spark.ml.param.ParamMap
+import org.apache.spark.ml.util._
+import org.apache.spark.sql.{DataFrame, Dataset, Row}
+import org.apache.spark.sql.types._
+import org.json4s._
+import org.json4s.jackson.JsonMethods
+
+/**
+ * A trained Keras model as a Spark ML Model in Scala. `transform` adds Spark ML's columns:
+ * classification gives `prediction` (class index) and `probability` (Vector); regression
+ * gives `prediction` (double, or array for several outputs). Executors run the model in
+ * `python -m sparkeras.worker predict` processes fed with batches of raw tensor bytes.
+ */
+class KerasModel(override val uid: String, val kerasModel: Array[Byte]) extends Model[KerasModel] with KerasParams
+    with MLWritable {
+
+  def setFeaturesCol(value: String): this.type = set(featuresCol, value)
+  def setPredictionCol(value: String): this.type = set(predictionCol, value)
+  def setProbabilityCol(value: String): this.type = set(probabilityCol, value)
+  def setPythonExec(value: String): this.type = set(pythonExec, value)
+
+  /** Input shape, output width and task, read once from the model by a local Python process. */
+  private lazy val description: (Seq[Long], Int, String) = {
+    val dir = Files.createTempDirectory("sparkeras-model")
+    try {
+      val file = dir.resolve("model.keras")
+      Files.write(file, kerasModel)
+      val python = PythonWorker.interpreter(org.apache.spark.SparkContext.getOrCreate().getConf, get(pythonExec))
+      val json = JsonMethods.parse(new PythonWorker(python, Seq("inspect", "--model", file.toString)).output().linesIterator.toSeq.last)
+      val outputs = json \ "outputs" match { case JInt(k) => k.toInt; case _ => 1 }
+      val inferred = json \ "task" match { case JString(t) => t; case _ => "regression" }
+      (KerasEstimator.firstInputShape(json), outputs, get(task).getOrElse(inferred))
+    } finally { dir.toFile.listFiles().foreach(_.delete()); dir.toFile.delete() }
+  }
+
+  override def transform(dataset: Dataset[_]): DataFrame = {
+    val df = dataset.toDF()
+    val spark = df.sparkSession
+    val (shape, outputs, kind) = description
+    val classification = kind == "classification"
+    val withFeatures = df.withColumn("__sparkeras_f", Rows.featureColumn(df, $(featuresCol)))
+    val featureIndex = withFeatures.schema.fieldIndex("__sparkeras_f")
+    val width = df.schema.length
+    val python = PythonWorker.interpreter(spark.sparkContext.getConf, get(pythonExec))
+    val modelBytes = spark.sparkContext.broadcast(kerasModel)
+    val schema = KerasModel.outputSchema(df.schema, this, classification, outputs)
+    val rows = withFeatures.rdd.mapPartitions { it =>
+      val dir = Files.createTempDirectory("sparkeras-predict")
+      val file = dir.resolve("model.keras")
+      Files.write(file, modelBytes.value)
+      val worker = new PythonWorker(python, Seq("predict", "--model", file.toString))
+      TaskContext.get().addTaskCompletionListener[Unit] { _ =>
+        worker.close(); file.toFile.delete(); dir.toFile.delete()
+      }
+      val predicted = it.grouped(Rows.batchRows).flatMap { chunk =>
+        worker.send(Rows.batch(chunk.toSeq, featureIndex, -1, shape, last = false))
+        val out = Rows.floats(worker.receive().getWorkerOutput.getPredictions)
+        chunk.iterator.zipWithIndex.map { case (row, i) =>
+          val p = out.slice(i * outputs, (i + 1) * outputs).map(_.toDouble)
+          Row.fromSeq(row.toSeq.take(width) ++ KerasModel.columns(p, classification))
+        }
+      }
+      predicted ++ new Iterator[Row] { // closes the worker cleanly once the partition is done
+        private var done = false
+        def hasNext: Boolean = { if (!done) { done = true; worker.send(Rows.batch(Nil, 0, -1, shape, last = true)); worker.finish() }; false }
+        def next(): Row = throw new NoSuchElementException
+      }
+    }
+    spark.createDataFrame(rows, schema)
+  }
+
+  override def transformSchema(schema: StructType): StructType = KerasModel.outputSchema(schema, this, classification = true)
+
+  override def copy(extra: ParamMap): KerasModel = copyValues(new KerasModel(uid, kerasModel), extra).setParent(parent)
+
+  override def write: MLWriter = new MLWriter {
+    override protected def saveImpl(path: String): Unit =
+      KerasModelIO.save(sparkSession, path, KerasModel.this, "sparkeras.ml.KerasModel", Some(kerasModel))
+  }
+}
+
+object KerasModel extends MLReadable[KerasModel] {
+  override def read: MLReader[KerasModel] = new MLReader[KerasModel] {
+    override def load(path: String): KerasModel = {
+      val (uid, params, blob) = KerasModelIO.load(sparkSession, path)
+      val model = new KerasModel(uid, blob.getOrElse(throw new IllegalArgumentException(s"$path holds no Keras model")))
+      KerasModelIO.setParams(model, params)
+      model
+    }
+  }
+
+  private[ml] def outputSchema(schema: StructType, p: KerasParams, classification: Boolean, outputs: Int = 2): StructType =
+    if (classification) schema
+      .add(StructField(p.getOrDefault(p.probabilityCol), SQLDataTypes.VectorType))
+      .add(StructField(p.getOrDefault(p.predictionCol), DoubleType))
+    else schema.add(StructField(p.getOrDefault(p.predictionCol), if (outputs == 1) DoubleType else ArrayType(DoubleType)))
+
+  private[ml] def columns(p: Array[Double], classification: Boolean): Seq[Any] =
+    if (classification) {
+      if (p.length == 1) Seq(Vectors.dense(1 - p(0), p(0)), if (p(0) >= 0.5) 1.0 else 0.0)
+      else Seq(Vectors.dense(p), p.indices.maxBy(p).toDouble)
+    } else if (p.length == 1) Seq(p(0)) else Seq(p.toSeq)
+}
