@@ -114,6 +114,9 @@ lazy val root = (project in file("."))
       }).transform(node).head
     },
     publishMavenStyle := true,
+    // Local repositories are rebuilt in place while developing one version.
+    publishM2Configuration := publishM2Configuration.value.withOverwrite(true),
+    publishLocalConfiguration := publishLocalConfiguration.value.withOverwrite(true),
     licenses := Seq("Apache-2.0" -> url("https://www.apache.org/licenses/LICENSE-2.0")),
     description := "Distributed training and inference of Keras models on Apache Spark",
     Test / fork := true,
