@@ -63,3 +63,31 @@ def test_uneven_partitions_train_synchronously(sc, digits, make_mlp):
     assert history.params["worker_steps"] == [10 * -(-sizes[0] // 32)] * 2
     assert len(history.history["loss"]) == 10
     assert float((model.predict(x_test, verbose=0).argmax(axis=1) == y_test).mean()) >= 0.93
+
+
+def test_custom_objects_reach_the_workers_and_failures_name_the_cause(sc, digits):
+    import keras
+    from sparkeras import TrainingFailed
+
+    class Scale(keras.layers.Layer):  # defined here, so it is shipped by value to the workers
+        def __init__(self, factor=1.0, **kwargs):
+            super().__init__(**kwargs)
+            self.factor = factor
+
+        def call(self, x):
+            return x * self.factor
+
+        def get_config(self):
+            return {**super().get_config(), "factor": self.factor}
+
+    x_train, x_test, y_train, y_test = digits
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((64,)), Scale(2.0), keras.layers.Dense(64, activation="relu"),
+                              keras.layers.Dense(10, activation="softmax")])
+    model.compile(keras.optimizers.Adam(0.003), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    rdd = to_simple_rdd(sc, x_train, y_train, 2)
+    with pytest.raises(TrainingFailed, match="training failed on an executor: .*Scale"):
+        SparkModel(model, num_workers=2).fit(rdd, epochs=1)
+    spark_model = SparkModel(model, num_workers=2, custom_objects={"Scale": Scale})
+    spark_model.fit(rdd, epochs=10, batch_size=32)
+    assert spark_model.evaluate(x_test, y_test)[1] >= 0.93

@@ -24,12 +24,19 @@ class TrainingFailed(RuntimeError):
 
     @classmethod
     def from_spark(cls, error):
-        text = str(error)
-        lines = [l.strip() for l in text.splitlines()]
-        # The Python traceback's last line ("SomeError: message") says what went wrong.
-        cause = next((l for l in reversed(lines) if l and ("Error:" in l or "Exception:" in l)
-                      and not l.startswith(("at ", "py4j", "org.apache", "Caused by", "java."))), None)
-        return cls(f"training failed on an executor: {cause or text[:2000]}")
+        import re
+        lines = str(error).splitlines()
+        # The Python traceback ends with "SomeError: message", which may run over several lines.
+        starts = [i for i, l in enumerate(lines) if re.match(r"^\s*[\w.]+(Error|Exception|Failed): ", l)
+                  and not l.strip().startswith(("py4j", "org.apache", "java."))]
+        if not starts:
+            return cls(f"training failed on an executor: {str(error)[:2000]}")
+        message = []
+        for line in lines[starts[-1]:]:
+            if line.strip().startswith(("at ", "Caused by", "org.apache", "py4j", "java.")) or not line.strip():
+                break
+            message.append(line.strip())
+        return cls("training failed on an executor: " + " ".join(message))
 
 
 class History:

@@ -54,7 +54,14 @@ class WorkerModel:
         import tensorflow as tf
 
         with keras.utils.custom_object_scope(custom_objects or {}):
-            model = keras.models.model_from_json(model_json)
+            try:
+                model = keras.models.model_from_json(model_json)
+            except Exception as e:
+                custom = _custom_classes(model_json) - set(custom_objects or {})
+                hint = (f" The model uses classes Keras does not know by itself: {', '.join(sorted(custom))}; pass them "
+                        "to sparkeras as custom_objects={name: class}.") if custom else ""
+                reason = " ".join(str(e).split())
+                raise ValueError(f"cannot rebuild the Keras model on this executor: {reason}{hint}") from e
             compile_config = json.loads(compile_json) if compile_json else None
             if compile_config:
                 model.compile_from_config(compile_config)
@@ -157,6 +164,24 @@ class WorkerModel:
     def metric_states(self):
         """Every metric's state variables: additive, so partitions combine exactly."""
         return [[np.asarray(v.numpy()) for v in m.variables] for m in self.model.metrics]
+
+
+def _custom_classes(model_json):
+    """Names of the classes in a model config that do not come from Keras itself."""
+    found = set()
+
+    def walk(node):
+        if isinstance(node, dict):
+            module = node.get("module") or ""
+            if "class_name" in node and not str(module).startswith("keras"):
+                found.add(node.get("registered_name") or node["class_name"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+    walk(json.loads(model_json))
+    return found
 
 
 def get_model(model_json, compile_json, custom_objects=None):
