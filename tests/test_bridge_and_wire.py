@@ -100,3 +100,30 @@ def test_jar_found_without_spark_jars_through_our_class_loader(tmp_path):
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, env=env)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "coordinator 127.0.0.1" in out.stdout
+
+
+def test_spark_authentication_keys_the_job_token(tmp_path):
+    """With spark.authenticate on, the token is derived from Spark's secret, and training works."""
+    script = tmp_path / "authenticated.py"
+    script.write_text(textwrap.dedent("""
+        import os, sys
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
+        import numpy as np, keras
+        import sparkeras
+        from sparkeras import SparkModel, to_simple_rdd
+        spark = sparkeras.spark_session("local[2]", "auth", local_only=True, spark_ui_enabled="false",
+                                        spark_authenticate="true", spark_authenticate_secret="not-a-real-secret")
+        sc = spark.sparkContext
+        assert sc.getConf().get("spark.authenticate") == "true"
+        from sklearn.datasets import load_digits
+        d = load_digits()
+        model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(10, activation="softmax")])
+        model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+        history = SparkModel(model, num_workers=2).fit(to_simple_rdd(sc, d.data / 16.0, d.target, 2), epochs=3)
+        print("trained", len(history.history["loss"]))
+        spark.stop()
+    """))
+    env = dict(os.environ, PYSPARK_PYTHON=sys.executable)
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "trained 3" in out.stdout
