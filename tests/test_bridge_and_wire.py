@@ -102,8 +102,8 @@ def test_jar_found_without_spark_jars_through_our_class_loader(tmp_path):
     assert "coordinator 127.0.0.1" in out.stdout
 
 
-def test_spark_authentication_keys_the_job_token(tmp_path):
-    """With spark.authenticate on, the token is derived from Spark's secret, and training works."""
+def test_training_with_spark_authentication_on(tmp_path):
+    """With spark.authenticate on, the coordinator keys its job token with Spark's secret; training works."""
     script = tmp_path / "authenticated.py"
     script.write_text(textwrap.dedent("""
         import os, sys
