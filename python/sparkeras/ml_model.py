@@ -146,7 +146,7 @@ class ElephasEstimator(Estimator, _ElephasParams):
                                   inference_batch_size=self.get_inference_batch_size())
 
 
-class ElephasTransformer(Model, _ElephasParams, persistence.ModelReadWrite):
+class ElephasTransformer(Model, _ElephasParams, persistence.KerasReadWrite):
     """elephas's transformer: adds the model's raw output (array<double>) as `outputCol`."""
 
     @keyword_only

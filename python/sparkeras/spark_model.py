@@ -115,12 +115,7 @@ class SparkModel:
         """Trains on an RDD of (features, label) pairs; returns a Keras-style History and
         leaves the trained weights in the Keras model."""
         model = self._master_network
-        batch_size = int(batch_size or self.batch_size)
-        model_spec.check_compiled(model)
-        _check_positive(epochs=epochs, batch_size=batch_size)
-        if not 0.0 <= float(validation_split) < 1.0:
-            raise ModelSpecError(f"validation_split must be in [0, 1); got {validation_split}")
-        model_spec.server_rule(model, self.frequency, self.communication_window)  # fails early if unsupported
+        batch_size = self._check_fit_args(epochs, batch_size, validation_split)
         sc = _use_driver_python_locally(rdd.context)
         first = _first_row(rdd)
         if not (isinstance(first, (tuple, list)) and len(first) == 2):
@@ -140,10 +135,7 @@ class SparkModel:
         """Trains on a DataFrame of flat array columns f0..fk and y (see sparkeras.ml.data),
         read by the executors through Arrow batches."""
         from sparkeras.ml.data import arrays_from_batches
-        model = self._master_network
-        batch_size = int(batch_size or self.batch_size)
-        model_spec.check_compiled(model)
-        _check_positive(epochs=epochs, batch_size=batch_size)
+        batch_size = self._check_fit_args(epochs, batch_size, validation_split)
         sc = _use_driver_python_locally(arrays.sparkSession.sparkContext)
         num_workers = self._num_workers(sc)
         if arrays.rdd.getNumPartitions() != num_workers:
@@ -162,6 +154,17 @@ class SparkModel:
             return [json.loads(r["result"]) for r in rows]
         return self._train(sc, num_workers, launch, epochs, batch_size, verbose, validation_split, shuffle, seed)
 
+    def _check_fit_args(self, epochs, batch_size, validation_split):
+        """Everything about a fit that can be refused before Spark work; returns the batch size."""
+        model = self._master_network
+        batch_size = int(batch_size or self.batch_size)
+        model_spec.check_compiled(model)
+        _check_positive(epochs=epochs, batch_size=batch_size)
+        if not 0.0 <= float(validation_split) < 1.0:
+            raise ModelSpecError(f"validation_split must be in [0, 1); got {validation_split}")
+        model_spec.server_rule(model, self.frequency, self.communication_window)  # fails early if unsupported
+        return batch_size
+
     def _num_workers(self, sc):
         num_workers = self.num_workers or sc.defaultParallelism
         if self.mode == "synchronous":
@@ -176,8 +179,6 @@ class SparkModel:
         """Starts a parameter server, runs `launch(task)` as the Spark stage, and copies the
         trained weights into the Keras model."""
         model = self._master_network
-        if not 0.0 <= float(validation_split) < 1.0:
-            raise ModelSpecError(f"validation_split must be in [0, 1); got {validation_split}")
         rule, params = model_spec.server_rule(model, self.frequency, self.communication_window)
         coordinator = jvm.new_coordinator(sc, self.max_frame_bytes)
         try:

@@ -21,16 +21,20 @@ def _numeric_leaf(dtype):
     return isinstance(dtype, T.NumericType)
 
 
+def _column_type(df, name, role):
+    fields = {f.name: f.dataType for f in df.schema.fields}
+    if name not in fields:
+        raise ModelSpecError(f"{role} column {name!r} is not in the DataFrame; its columns are {sorted(fields)}")
+    return fields[name]
+
+
 def feature_expr(df, name):
     """Column `name` as a flat array<float>, after checking it exists and has a type Keras can take."""
     from pyspark.ml.functions import vector_to_array
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
-    fields = {f.name: f.dataType for f in df.schema.fields}
-    if name not in fields:
-        raise ModelSpecError(f"feature column {name!r} is not in the DataFrame; its columns are {sorted(fields)}")
-    dtype = fields[name]
+    dtype = _column_type(df, name, "feature")
     if _is_vector(dtype):
         return vector_to_array(F.col(name), "float32")
     if isinstance(dtype, T.ArrayType) and _numeric_leaf(dtype):
@@ -50,10 +54,7 @@ def label_expr(df, name):
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
-    fields = {f.name: f.dataType for f in df.schema.fields}
-    if name not in fields:
-        raise ModelSpecError(f"label column {name!r} is not in the DataFrame; its columns are {sorted(fields)}")
-    dtype = fields[name]
+    dtype = _column_type(df, name, "label")
     if _is_vector(dtype):
         return vector_to_array(F.col(name), "float32")
     if isinstance(dtype, T.ArrayType) and _numeric_leaf(dtype):

@@ -21,7 +21,7 @@ def infer_task(model, task=None):
     return "classification" if any(k in loss for k in _CLASSIFICATION_LOSSES) else "regression"
 
 
-class KerasEstimator(Estimator, KerasParams, KerasTrainingParams, persistence.EstimatorReadWrite):
+class KerasEstimator(Estimator, KerasParams, KerasTrainingParams, persistence.KerasReadWrite):
     """Trains a Keras model on a DataFrame through sparkeras's parameter server.
 
     Give either `model` (a compiled Keras model; each fit trains a fresh copy of it) or
@@ -132,7 +132,7 @@ class KerasEstimator(Estimator, KerasParams, KerasTrainingParams, persistence.Es
         return fitted
 
 
-class KerasModel(Model, KerasParams, persistence.ModelReadWrite):
+class KerasModel(Model, KerasParams, persistence.KerasReadWrite):
     """A trained Keras model as a Spark ML Model: `transform` adds Spark ML's output columns.
 
     Classification: `prediction` (the class index, double) and `probability` (a Vector).

@@ -27,8 +27,13 @@ def _write_blob(spark, path, name, payload):
 
 
 def _read_blob(spark, path, name):
-    rows = spark.read.parquet(path.rstrip("/") + "/" + name).collect()
-    return bytes(rows[0]["blob"])
+    """The stored bytes, or None when this stage saved nothing under `name`."""
+    location = path.rstrip("/") + "/" + name
+    jvm = spark.sparkContext._jvm
+    hadoop_path = jvm.org.apache.hadoop.fs.Path(location)
+    if not hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).exists(hadoop_path):
+        return None
+    return bytes(spark.read.parquet(location).collect()[0]["blob"])
 
 
 def keras_to_bytes(model):
@@ -81,28 +86,23 @@ class _Reader(MLReader):
         instance = self.cls()
         instance._set(**{k: v for k, v in params.items() if instance.hasParam(k)})
         instance._resetUid(metadata["uid"])
-        try:
-            model = keras_from_bytes(_read_blob(spark, path, "keras_model"), instance.getCustomObjects() or None)
-        except Exception as e:  # an estimator saved with buildFn only has no model
-            if "keras_model" not in str(e) and "PATH_NOT_FOUND" not in str(e) and "does not exist" not in str(e):
-                raise
-            model = None
-        if model is not None:
+        payload = _read_blob(spark, path, "keras_model")  # an estimator saved with buildFn only has none
+        if payload is not None:
+            model = keras_from_bytes(payload, instance.getCustomObjects() or None)
             if hasattr(instance, "keras_model"):
                 instance.keras_model = model
             else:
                 instance._set(model=model)
-        if instance.hasParam("buildFn"):
-            try:
-                import cloudpickle
-                instance._set(buildFn=cloudpickle.loads(_read_blob(spark, path, "build_fn")))
-            except Exception as e:
-                if "PATH_NOT_FOUND" not in str(e) and "does not exist" not in str(e):
-                    raise
+        build_fn = _read_blob(spark, path, "build_fn") if instance.hasParam("buildFn") else None
+        if build_fn is not None:
+            import cloudpickle
+            instance._set(buildFn=cloudpickle.loads(build_fn))
         return instance
 
 
-class EstimatorReadWrite(MLReadable, MLWritable):
+class KerasReadWrite(MLReadable, MLWritable):
+    """MLWritable/MLReadable for every Keras stage of this package."""
+
     def write(self):
         return _Writer(self)
 
@@ -110,5 +110,3 @@ class EstimatorReadWrite(MLReadable, MLWritable):
     def read(cls):
         return _Reader(cls)
 
-
-ModelReadWrite = EstimatorReadWrite
