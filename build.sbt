@@ -146,3 +146,13 @@ lazy val root = (project in file("."))
       target
     }
   )
+
+// Benchmark-only: a bare TCP echo server the parameter server's push+pull is measured
+// against (bench/mnist_bench.py). Not part of the published jar.
+lazy val benchEcho = (project in file("bench/jvm"))
+  .settings(
+    name := "sparkeras-bench-echo",
+    Compile / scalaSource := baseDirectory.value,
+    scalacOptions ++= Seq("-release:17"),
+    libraryDependencies += "org.scala-lang" % "scala-library" % scalaVersion.value % Provided
+  )

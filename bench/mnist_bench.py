@@ -107,13 +107,15 @@ def ceiling(data, epochs):
 
 def wire_timings(sc, rounds=2000):
     """Median push+pull of the model's 118k parameters against a bare echo of the same bytes."""
-    from sparkeras import jvm, model_spec, worker
-    from sparkeras.transport import Connection, encode_push, to_tensor
+    from sparkeras.driver import bridge, model_spec
+    from sparkeras.executor.process import tune_malloc
+    from sparkeras.wire.codec import encode_push, to_tensor
+    from sparkeras.wire.connection import Connection
     from sparkeras.wire import sparkeras_pb2 as wire
     import struct
 
     model = build_model()
-    coordinator = jvm.new_coordinator(sc)
+    coordinator = bridge.new_coordinator(sc)
     host, port, token = coordinator.getHost(), coordinator.getPort(), coordinator.getToken()
     with Connection(host, port) as driver:
         driver.hello(token, wire.DRIVER)
@@ -128,14 +130,14 @@ def wire_timings(sc, rounds=2000):
         driver.call(env)
     size = sum(cfg.trainable_sizes)
     grads = (np.random.default_rng(0).standard_normal(size) * 1e-3).astype(np.float32)
-    worker.tune_malloc()  # as the executors' workers do
+    tune_malloc()  # as the executors' workers do
 
     push = wire.Envelope()
     push.push.kind, push.push.want_weights, push.push.samples = wire.GRADIENT, True, BATCH
     to_tensor(grads, out=push.push.values)
     payload = push.SerializeToString()
     header = struct.pack(">I", len(payload))
-    echo = jvm.new_instance(sc, "sparkeras.server.EchoServer", "127.0.0.1")
+    echo = echo_server(sc)
     conn = Connection(host, port)
     conn.hello(token, wire.WORKER)
     bare_conn = Connection("127.0.0.1", echo.getPort())
@@ -162,6 +164,25 @@ def wire_timings(sc, rounds=2000):
     echo.stop()
     ps, bare = statistics.median(ps_times), statistics.median(echo_times)
     return ps, bare, len(payload)
+
+
+def echo_server(sc):
+    """The bare TCP echo (bench/jvm/EchoServer.scala) in the driver JVM, from its own jar
+    (built by `build/sbt benchEcho/package` when missing)."""
+    import glob
+    from sparkeras.driver import bridge
+    root = os.path.join(HERE, "..")
+    jars = glob.glob(os.path.join(HERE, "jvm", "target", "scala-*", "sparkeras-bench-echo*.jar"))
+    if not jars:
+        subprocess.run([os.path.join(root, "build", "sbt"), "-warn", "benchEcho/package"], cwd=root, check=True)
+        jars = glob.glob(os.path.join(HERE, "jvm", "target", "scala-*", "sparkeras-bench-echo*.jar"))
+    jvm = sc._jvm
+    urls = sc._gateway.new_array(jvm.java.net.URL, 1)
+    urls[0] = jvm.java.io.File(jars[0]).toURI().toURL()
+    loader = jvm.java.net.URLClassLoader(urls, jvm.org.apache.spark.util.Utils.getContextOrSparkClassLoader())
+    cls = jvm.java.lang.Class.forName("sparkeras.bench.EchoServer", True, loader)
+    constructor = cls.getConstructors()[0]
+    return constructor.newInstance(bridge.object_array(sc, ["127.0.0.1"]))
 
 
 # ---------------------------------------------------------------------- main

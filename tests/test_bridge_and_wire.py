@@ -8,8 +8,10 @@ import textwrap
 import numpy as np
 import pytest
 
-from sparkeras import jvm
-from sparkeras.transport import Connection, ServerError, from_tensor, to_tensor
+from sparkeras.driver import bridge as jvm
+from sparkeras.errors import JarVersionMismatch, ServerError
+from sparkeras.wire.codec import from_tensor, to_tensor
+from sparkeras.wire.connection import Connection
 from sparkeras.wire import sparkeras_pb2 as wire
 
 
@@ -39,9 +41,7 @@ def _configured_server(sc, weights):
 
 
 def _pull(conn):
-    env = wire.Envelope()
-    env.pull.SetInParent()
-    return from_tensor(conn.call(env).weights.values)
+    return from_tensor(conn.pull().values)
 
 
 def test_server_binds_to_driver_host_with_fresh_tokens(sc):
@@ -77,7 +77,7 @@ def test_wrong_token_and_malformed_frames_leave_weights_intact(sc):
 
 def test_version_mismatch_is_a_clear_error(sc, monkeypatch):
     monkeypatch.setattr(jvm, "__version__", "0.0.0-other")
-    with pytest.raises(jvm.JarVersionMismatch, match="jar on the driver is version .* but the Python package is 0.0.0-other"):
+    with pytest.raises(JarVersionMismatch, match="jar on the driver is version .* but the Python package is 0.0.0-other"):
         jvm.new_coordinator(sc)
 
 
@@ -91,7 +91,7 @@ def test_jar_found_without_spark_jars_through_our_class_loader(tmp_path):
             .set("spark.driver.host", "127.0.0.1").set("spark.driver.bindAddress", "127.0.0.1").set("spark.ui.enabled", "false")
         sc = SparkContext(conf=conf)
         assert "sparkeras" not in sc.getConf().get("spark.jars", "")
-        from sparkeras import jvm
+        from sparkeras.driver import bridge as jvm
         c = jvm.new_coordinator(sc)
         print("coordinator", c.getHost(), c.getPort(), c.version())
         c.stop(); sc.stop()

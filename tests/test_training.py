@@ -86,7 +86,7 @@ def test_custom_objects_reach_the_workers_and_failures_name_the_cause(sc, digits
                               keras.layers.Dense(10, activation="softmax")])
     model.compile(keras.optimizers.Adam(0.003), "sparse_categorical_crossentropy", metrics=["accuracy"])
     rdd = to_simple_rdd(sc, x_train, y_train, 2)
-    with pytest.raises(TrainingFailed, match="training failed on an executor: .*Scale"):
+    with pytest.raises(TrainingFailed, match=r"training failed on an executor \(partition \d, attempt 0\): ValueError: .*Scale"):
         SparkModel(model, num_workers=2).fit(rdd, epochs=1)
     spark_model = SparkModel(model, num_workers=2, custom_objects={"Scale": Scale})
     spark_model.fit(rdd, epochs=10, batch_size=32)

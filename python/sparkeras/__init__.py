@@ -1,18 +1,34 @@
-"""sparkeras: distributed training and inference of Keras models on Apache Spark."""
+"""sparkeras: distributed training and inference of Keras models on Apache Spark.
+
+The public names load lazily (PEP 562): an executor that imports a sparkeras module
+to run a task gets the executor layer only, never the driver's API.
+"""
+import importlib
+
 from sparkeras._version import __version__
-from sparkeras.model_spec import ModelSpecError
-from sparkeras.session import spark_session
-from sparkeras.spark_model import (AsynchronousSparkModel, History, SparkMLlibModel, SparkModel, TrainingFailed,
-                                   load_spark_model)
-from sparkeras.utils.rdd_utils import to_simple_rdd
+from sparkeras.errors import ModelSpecError, SparkerasError, TrainingFailed
+
+_LAZY = {
+    "SparkModel": "sparkeras.spark_model",
+    "AsynchronousSparkModel": "sparkeras.spark_model",
+    "SparkMLlibModel": "sparkeras.spark_model",
+    "load_spark_model": "sparkeras.spark_model",
+    "History": "sparkeras.driver.history",
+    "to_simple_rdd": "sparkeras.utils.rdd_utils",
+    "spark_session": "sparkeras.driver.session",
+    "register_udf": "sparkeras.ml.sql",
+}
+
+__all__ = sorted(_LAZY) + ["ModelSpecError", "SparkerasError", "TrainingFailed", "__version__"]
 
 
+def __getattr__(name):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'sparkeras' has no attribute {name!r}")
 
-def register_udf(spark, name, model, batch_size=1024):
-    """Makes a trained model callable from SQL; see sparkeras.ml.sql.register_udf."""
-    from sparkeras.ml.sql import register_udf as register
-    return register(spark, name, model, batch_size)
 
-
-__all__ = ["SparkModel", "AsynchronousSparkModel", "SparkMLlibModel", "TrainingFailed", "register_udf", "History", "load_spark_model", "to_simple_rdd",
-           "ModelSpecError", "spark_session", "__version__"]
+def __dir__():
+    return __all__

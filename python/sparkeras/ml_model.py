@@ -7,10 +7,12 @@ from pyspark import keyword_only
 from pyspark.ml import Estimator, Model
 from pyspark.ml.param import Param, Params, TypeConverters
 from pyspark.ml.param.shared import HasFeaturesCol, HasLabelCol, HasOutputCol
+from pyspark.sql import functions as F
 
+from sparkeras.driver import columns, inference
+from sparkeras.errors import ModelSpecError
 from sparkeras.ml import persistence
-from sparkeras.ml.estimator import KerasEstimator, predict_udf
-from sparkeras.model_spec import ModelSpecError
+from sparkeras.ml.estimator import KerasEstimator
 
 
 def _identity(value):
@@ -126,7 +128,6 @@ class ElephasEstimator(Estimator, _ElephasParams):
         return model
 
     def _fit(self, df):
-        from pyspark.sql import functions as F
         model = self._build_model()
         label = self.getLabelCol()
         frame = df
@@ -164,7 +165,7 @@ class ElephasTransformer(Model, _ElephasParams, persistence.KerasReadWrite):
         return self.get_custom_objects()
 
     def _transform(self, df):
-        from sparkeras.ml import data
-        column = data.feature_expr(df, self.getFeaturesCol())
-        udf = predict_udf(df.sparkSession, self.keras_model, 1, self.get_custom_objects(), batch_size=self.get_inference_batch_size())
+        column = columns.feature_expr(df, self.getFeaturesCol())
+        udf = inference.predict_udf(df.sparkSession, self.keras_model, self.get_custom_objects(),
+                                    batch_size=self.get_inference_batch_size())
         return df.withColumn(self.getOutputCol(), udf(column).cast("array<double>"))

@@ -1,22 +1,21 @@
-"""The Params shared by KerasEstimator and KerasModel, with Spark ML's names and defaults."""
+"""The Params of the Keras stages: Spark ML's shared column Params and sparkeras's own,
+with the same names, types and defaults as the Scala stages (tests compare them).
+
+Python only: `model`, `buildFn`, `modelParams`, `customObjects` (Python objects).
+Scala only: `pythonExec` (the interpreter the JVM starts for its workers).
+"""
 from pyspark.ml.param import Param, Params, TypeConverters
-from pyspark.ml.param.shared import HasLabelCol, HasPredictionCol, HasProbabilityCol
+from pyspark.ml.param.shared import HasFeaturesCol, HasLabelCol, HasPredictionCol, HasProbabilityCol, HasSeed
 
 
 def _identity(value):
     return value
 
 
-def _columns(value):
-    if isinstance(value, str):
-        return value
-    return [TypeConverters.toString(v) for v in TypeConverters.toList(value)]
-
-
-class KerasParams(HasLabelCol, HasPredictionCol, HasProbabilityCol):
-    featuresCol = Param(Params._dummy(), "featuresCol",
-                        "feature column name, or a list of names feeding a multi-input model in order",
-                        typeConverter=_columns)
+class KerasParams(HasFeaturesCol, HasLabelCol, HasPredictionCol, HasProbabilityCol):
+    featuresCols = Param(Params._dummy(), "featuresCols",
+                         "feature columns feeding a multi-input model, in the order of its inputs "
+                         "(overrides featuresCol)", typeConverter=TypeConverters.toListString)
     task = Param(Params._dummy(), "task", "'classification' or 'regression'; inferred from the loss when unset",
                  typeConverter=TypeConverters.toString)
     customObjects = Param(Params._dummy(), "customObjects", "custom Keras objects by name", typeConverter=_identity)
@@ -26,11 +25,23 @@ class KerasParams(HasLabelCol, HasPredictionCol, HasProbabilityCol):
         self._setDefault(featuresCol="features", labelCol="label", predictionCol="prediction",
                          probabilityCol="probability", customObjects={})
 
+    def _set(self, **kwargs):
+        # A list given as featuresCol names the columns of a multi-input model.
+        if isinstance(kwargs.get("featuresCol"), (list, tuple)):
+            kwargs["featuresCols"] = list(kwargs.pop("featuresCol"))
+        return super()._set(**kwargs)
+
+    def feature_columns(self):
+        """The feature columns, one per model input."""
+        if self.isSet(self.featuresCols):
+            return list(self.getOrDefault(self.featuresCols))
+        return [self.getFeaturesCol()]
+
     def setFeaturesCol(self, value):
         return self._set(featuresCol=value)
 
-    def getFeaturesCol(self):
-        return self.getOrDefault(self.featuresCol)
+    def setFeaturesCols(self, value):
+        return self._set(featuresCols=value)
 
     def setLabelCol(self, value):
         return self._set(labelCol=value)
@@ -54,8 +65,10 @@ class KerasParams(HasLabelCol, HasPredictionCol, HasProbabilityCol):
         return self.getOrDefault(self.customObjects)
 
 
-class KerasTrainingParams(Params):
+class KerasTrainingParams(HasSeed):
     model = Param(Params._dummy(), "model", "a compiled Keras model to train a copy of", typeConverter=_identity)
+    modelFile = Param(Params._dummy(), "modelFile", "a compiled Keras model saved as .keras, any Hadoop path",
+                      typeConverter=TypeConverters.toString)
     buildFn = Param(Params._dummy(), "buildFn", "a function returning a compiled Keras model, called with modelParams",
                     typeConverter=_identity)
     modelParams = Param(Params._dummy(), "modelParams", "keyword arguments for buildFn (tunable: hidden width, dropout...)",
@@ -71,7 +84,6 @@ class KerasTrainingParams(Params):
     validationSplit = Param(Params._dummy(), "validationSplit", "fraction of each worker's rows held out",
                             typeConverter=TypeConverters.toFloat)
     verbose = Param(Params._dummy(), "verbose", "print progress while training", typeConverter=TypeConverters.toInt)
-    seed = Param(Params._dummy(), "seed", "shuffling seed", typeConverter=TypeConverters.toInt)
 
     def __init__(self):
         super().__init__()
@@ -80,3 +92,7 @@ class KerasTrainingParams(Params):
 
     def _get(self, param):
         return self.getOrDefault(param) if self.isDefined(param) else None
+
+    def explicit_seed(self):
+        """The seed the user set, or None (Spark's default seed is the class name's hash)."""
+        return self.getOrDefault(self.seed) if self.isSet(self.seed) else None

@@ -1,24 +1,39 @@
-"""MLWritable/MLReadable for the Keras stages: Spark ML's metadata for the plain Params,
-and the Keras model itself as a `.keras` archive stored through Spark's own writers, so
-any Hadoop file system URI works."""
+"""MLWritable/MLReadable for the Keras stages, in the layout the Scala stages use too:
+Spark ML's own metadata (DefaultParamsWriter) under `path/metadata`, with the class
+named `sparkeras.ml.<Stage>` (a name both languages load), and the Keras model as a
+`.keras` archive in one binary cell of a Parquet file under `path/keras_model`, so any
+Hadoop file system URI works."""
+import json
 import os
 import tempfile
+import time
 
-from pyspark.ml.util import DefaultParamsReader, DefaultParamsWriter, MLReadable, MLReader, MLWritable, MLWriter
+from pyspark.ml.util import DefaultParamsReader, MLReadable, MLReader, MLWritable, MLWriter
+from pyspark.sql import SparkSession
 
-_PLAIN = ("featuresCol", "labelCol", "predictionCol", "probabilityCol", "outputCol", "task", "epochs", "batchSize",
-          "learningRate", "mode", "frequency", "numWorkers", "validationSplit", "verbose", "seed", "modelParams",
-          "inference_batch_size")
+# Params whose values are Python objects: never written as metadata.
+PYTHON_OBJECT_PARAMS = ("model", "buildFn", "customObjects")
 
 
-def _plain_params(instance):
-    out = {}
-    for name in _PLAIN:
-        if instance.hasParam(name):
-            param = instance.getParam(name)
-            if instance.isSet(param):
-                out[name] = instance.getOrDefault(param)
-    return out
+def stage_class_name(instance):
+    return "sparkeras.ml." + type(instance).__name__
+
+
+def _json_params(instance, params):
+    return {param.name: value for param, value in params.items() if param.name not in PYTHON_OBJECT_PARAMS}
+
+
+def save_metadata(instance, path, sc):
+    """Spark ML's metadata JSON for `instance`, as DefaultParamsWriter writes it, under
+    the class name the Scala stages also answer to."""
+    metadata = {
+        "class": stage_class_name(instance), "timestamp": int(time.time() * 1000), "sparkVersion": sc.version,
+        "uid": instance.uid,
+        "paramMap": _json_params(instance, {p: instance.getOrDefault(p) for p in instance.params if instance.isSet(p)}),
+        # pyspark keeps defaults only here; its own DefaultParamsWriter reads it the same way
+        "defaultParamMap": _json_params(instance, instance._defaultParamMap),
+    }
+    sc.parallelize([json.dumps(metadata, separators=(",", ":"))], 1).saveAsTextFile(path.rstrip("/") + "/metadata")
 
 
 def _write_blob(spark, path, name, payload):
@@ -26,12 +41,16 @@ def _write_blob(spark, path, name, payload):
         path.rstrip("/") + "/" + name)
 
 
+def _exists(spark, location):
+    jvm = spark.sparkContext._jvm
+    hadoop_path = jvm.org.apache.hadoop.fs.Path(location)
+    return hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).exists(hadoop_path)
+
+
 def _read_blob(spark, path, name):
     """The stored bytes, or None when this stage saved nothing under `name`."""
     location = path.rstrip("/") + "/" + name
-    jvm = spark.sparkContext._jvm
-    hadoop_path = jvm.org.apache.hadoop.fs.Path(location)
-    if not hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).exists(hadoop_path):
+    if not _exists(spark, location):
         return None
     return bytes(spark.read.parquet(location).collect()[0]["blob"])
 
@@ -53,15 +72,27 @@ def keras_from_bytes(payload, custom_objects=None):
         return keras.models.load_model(file, custom_objects=custom_objects)
 
 
+def read_keras_file(path, custom_objects=None):
+    """A `.keras` model from any Hadoop path (a local file is read directly)."""
+    local = path[len("file://"):] if path.startswith("file://") else path
+    if "://" not in local and os.path.isfile(local):
+        with open(local, "rb") as f:
+            return keras_from_bytes(f.read(), custom_objects)
+    spark = SparkSession.getActiveSession() or SparkSession.builder.getOrCreate()
+    rows = spark.read.format("binaryFile").load(path).select("content").collect()
+    if not rows:
+        raise FileNotFoundError(f"modelFile {path} does not exist")
+    return keras_from_bytes(bytes(rows[0]["content"]), custom_objects)
+
+
 class _Writer(MLWriter):
     def __init__(self, instance):
         super().__init__()
         self.instance = instance
 
     def saveImpl(self, path):
-        from pyspark.sql import SparkSession
-        spark = SparkSession.getActiveSession()
-        DefaultParamsWriter.saveMetadata(self.instance, path, self.sc, paramMap=_plain_params(self.instance))
+        spark = SparkSession.getActiveSession() or SparkSession.builder.getOrCreate()
+        save_metadata(self.instance, path, self.sc)
         model = getattr(self.instance, "keras_model", None)
         if model is None and self.instance.hasParam("model") and self.instance.isDefined(self.instance.getParam("model")):
             model = self.instance.getOrDefault("model")
@@ -69,7 +100,7 @@ class _Writer(MLWriter):
             _write_blob(spark, path, "keras_model", keras_to_bytes(model))
         build_fn = self.instance._get(self.instance.buildFn) if hasattr(self.instance, "buildFn") else None
         if build_fn is not None:
-            import cloudpickle
+            import cloudpickle  # only estimators built by a function store one
             _write_blob(spark, path, "build_fn", cloudpickle.dumps(build_fn))
 
 
@@ -79,12 +110,13 @@ class _Reader(MLReader):
         self.cls = cls
 
     def load(self, path):
-        from pyspark.sql import SparkSession
         spark = SparkSession.getActiveSession() or SparkSession.builder.getOrCreate()
         metadata = DefaultParamsReader.loadMetadata(path, self.sc)
-        params = dict(metadata["paramMap"])
         instance = self.cls()
-        instance._set(**{k: v for k, v in params.items() if instance.hasParam(k)})
+        # Params of the other language (pythonExec) are not Python's to set.
+        instance._setDefault(**{k: v for k, v in metadata.get("defaultParamMap", {}).items()
+                                if instance.hasParam(k) and k not in PYTHON_OBJECT_PARAMS})
+        instance._set(**{k: v for k, v in metadata["paramMap"].items() if instance.hasParam(k)})
         instance._resetUid(metadata["uid"])
         payload = _read_blob(spark, path, "keras_model")  # an estimator saved with buildFn only has none
         if payload is not None:
@@ -95,7 +127,7 @@ class _Reader(MLReader):
                 instance._set(model=model)
         build_fn = _read_blob(spark, path, "build_fn") if instance.hasParam("buildFn") else None
         if build_fn is not None:
-            import cloudpickle
+            import cloudpickle  # only estimators built by a function store one
             instance._set(buildFn=cloudpickle.loads(build_fn))
         return instance
 
@@ -109,4 +141,3 @@ class KerasReadWrite(MLReadable, MLWritable):
     @classmethod
     def read(cls):
         return _Reader(cls)
-

@@ -1,6 +1,12 @@
-"""Trained models callable from Spark SQL."""
-from sparkeras.ml import data
-from sparkeras.ml.estimator import KerasModel, predict_udf
+"""Trained models callable from Spark SQL, and the pandas UDF behind them."""
+from sparkeras.driver import inference
+from sparkeras.ml.estimator import KerasModel
+
+
+def predict_udf(spark, model, n_inputs=None, custom_objects=None, batch_size=1024):
+    """A pandas UDF returning the model's raw output (array<float>), one flat array
+    argument per model input (`n_inputs` is implied by the model and kept for callers)."""
+    return inference.predict_udf(spark, model, custom_objects, batch_size)
 
 
 def register_udf(spark, name, model, batch_size=1024):
@@ -11,5 +17,4 @@ def register_udf(spark, name, model, batch_size=1024):
     """
     keras_model = model.keras_model if isinstance(model, KerasModel) else model
     custom = model.getCustomObjects() if isinstance(model, KerasModel) else None
-    udf = predict_udf(spark, keras_model, len(data.input_shapes(keras_model)), custom, batch_size=batch_size)
-    return spark.udf.register(name, udf)
+    return spark.udf.register(name, inference.predict_udf(spark, keras_model, custom, batch_size))

@@ -4,6 +4,7 @@ import java.nio.charset.StandardCharsets.UTF_8
 
 import org.scalatest.BeforeAndAfterEach
 import org.scalatest.funsuite.AnyFunSuite
+import sparkeras.server.Coordinator
 import sparkeras.wire.Wire._
 
 class ParameterServerSpec extends AnyFunSuite with BeforeAndAfterEach {
@@ -65,7 +66,8 @@ class ParameterServerSpec extends AnyFunSuite with BeforeAndAfterEach {
   test("a push of the wrong size is refused and leaves the weights intact") {
     configure(TestClient.config("asynchronous", Array(1f, 2f, 3f)))
     val c = new TestClient(coordinator.getPort)
-    assert(c.hello(token, Role.WORKER).hasWelcome)
+    assert(c.hello(token, Role.WORKER).hasAck)
+    assert(c.join().hasWelcome)
     val r = c.push(Array(1f))
     assert(r.hasError && r.getError.getMessage.contains("3 trainable parameters"))
     assert(c.pull().toSeq == Seq(1f, 2f, 3f))
@@ -74,7 +76,8 @@ class ParameterServerSpec extends AnyFunSuite with BeforeAndAfterEach {
   test("asynchronous pushes apply the server-side rule and report staleness") {
     configure(TestClient.config("asynchronous", Array(1f, 1f), params = Map("learning_rate" -> 0.5)))
     val a = new TestClient(coordinator.getPort); val b = new TestClient(coordinator.getPort)
-    val wa = a.hello(token, Role.WORKER).getWelcome; b.hello(token, Role.WORKER)
+    a.hello(token, Role.WORKER); b.hello(token, Role.WORKER)
+    val wa = a.join().getWelcome; b.join()
     assert(wa.getConfig.getMode == "asynchronous" && TestClient.floats(wa.getWeights).toSeq == Seq(1f, 1f))
     a.push(Array(1f, 1f), base = 0)
     val r = b.push(Array(1f, 1f), want = true, base = 0)
@@ -86,9 +89,10 @@ class ParameterServerSpec extends AnyFunSuite with BeforeAndAfterEach {
     configure(TestClient.config("synchronous", Array(0f), params = Map("learning_rate" -> 1.0), workers = 2, batchSize = 10))
     val a = new TestClient(coordinator.getPort); val b = new TestClient(coordinator.getPort)
     var stepsA = 0
-    val ta = new Thread(() => stepsA = a.hello(token, Role.WORKER, partition = 0, samples = 25).getWelcome.getStepsPerEpoch)
+    a.hello(token, Role.WORKER, partition = 0); b.hello(token, Role.WORKER, partition = 1)
+    val ta = new Thread(() => stepsA = a.join(25).getWelcome.getStepsPerEpoch)
     ta.start()
-    val stepsB = b.hello(token, Role.WORKER, partition = 1, samples = 9).getWelcome.getStepsPerEpoch
+    val stepsB = b.join(9).getWelcome.getStepsPerEpoch
     ta.join(5000)
     assert(stepsA == 3 && stepsB == 3, "both workers agree on the larger partition's step count")
     var ra: Envelope = null
@@ -96,6 +100,22 @@ class ParameterServerSpec extends AnyFunSuite with BeforeAndAfterEach {
     val rb = b.push(Array(4f), want = true); t.join(5000)
     assert(TestClient.floats(rb.getWeights.getValues).toSeq == Seq(-3f))
     assert(TestClient.floats(ra.getWeights.getValues).toSeq == Seq(-3f))
+  }
+
+  test("a reported worker failure releases a synchronous worker waiting to join, and the first one is kept") {
+    configure(TestClient.config("synchronous", Array(0f), workers = 2))
+    val a = new TestClient(coordinator.getPort); val b = new TestClient(coordinator.getPort)
+    a.hello(token, Role.WORKER, partition = 0); b.hello(token, Role.WORKER, partition = 1)
+    var waiting: Envelope = null
+    val t = new Thread(() => waiting = a.join(10)); t.start()
+    Thread.sleep(200)
+    assert(b.fail(1, "ValueError", "custom layer exploded").hasAck)
+    t.join(5000)
+    assert(waiting != null && waiting.hasError && waiting.getError.getMessage.contains("partition 1 failed: ValueError"), waiting)
+    b.fail(0, "ConnectionError", "later")
+    val json = coordinator.failure()
+    assert(json.contains("\"exception_type\":\"ValueError\"") && json.contains("\"partition\":1"), json)
+    assert(json.contains("custom layer exploded"))
   }
 
   test("per-epoch metrics are averaged by row count into the history") {

@@ -3,7 +3,7 @@ package sparkeras
 import java.util.concurrent.{CountDownLatch, Executors, TimeUnit}
 
 import org.scalatest.funsuite.AnyFunSuite
-import sparkeras.server._
+import sparkeras.state._
 
 class ParameterStoreSpec extends AnyFunSuite {
   test("many concurrent pushes under a lock lose no update and tear no weight vector") {

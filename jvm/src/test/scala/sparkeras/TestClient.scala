@@ -5,7 +5,7 @@ import java.net.Socket
 import java.nio.{ByteBuffer, ByteOrder}
 
 import com.google.protobuf.ByteString
-import sparkeras.server.{FrameReader, Frames}
+import sparkeras.codec.{FrameReader, Frames}
 import sparkeras.wire.Wire._
 
 /** A minimal blocking client of the parameter server protocol, for tests. */
@@ -21,9 +21,15 @@ final class TestClient(port: Int) extends AutoCloseable {
 
   def rawWrite(bytes: Array[Byte]): Unit = { val d = new DataOutputStream(out); d.write(bytes); d.flush() }
 
-  def hello(token: Array[Byte], role: Role, partition: Int = 0, samples: Long = 0): Envelope =
+  def hello(token: Array[Byte], role: Role, partition: Int = 0): Envelope =
     call(Envelope.newBuilder().setHello(Hello.newBuilder().setToken(ByteString.copyFrom(token)).setRole(role)
-      .setPartition(partition).setNumSamples(samples)).build())
+      .setPartition(partition)).build())
+
+  def join(samples: Long = 0): Envelope = call(Envelope.newBuilder().setJoin(Join.newBuilder().setNumSamples(samples)).build())
+
+  def fail(partition: Int, kind: String, message: String): Envelope =
+    call(Envelope.newBuilder().setWorkerFailure(WorkerFailure.newBuilder().setPartition(partition)
+      .setExceptionType(kind).setMessage(message).setTraceback("Traceback ...")).build())
 
   def push(values: Array[Float], kind: PushKind = PushKind.GRADIENT, want: Boolean = false, base: Long = 0): Envelope =
     call(Envelope.newBuilder().setPush(Push.newBuilder().setKind(kind).setValues(TestClient.tensor(values))

@@ -2,7 +2,7 @@ package sparkeras
 
 
 import org.scalatest.funsuite.AnyFunSuite
-import sparkeras.server._
+import sparkeras.state._
 
 class UpdateRuleSpec extends AnyFunSuite {
 

@@ -2,22 +2,24 @@ package sparkeras.ml
 
 import java.nio.file.{Files, Path}
 
-import org.apache.spark.BarrierTaskContext
-import org.apache.spark.TaskContext
 import org.apache.spark.ml.Estimator
 import org.apache.spark.ml.param.ParamMap
 import org.apache.spark.ml.util._
-import org.apache.spark.sql.{Dataset, Row, SparkSession}
+import org.apache.spark.sql.{Dataset, SparkSession}
 import org.apache.spark.sql.types.StructType
 import org.json4s._
 import org.json4s.jackson.JsonMethods
-import sparkeras.Coordinator
+import sparkeras.server.Coordinator
+
+/** Training failed on an executor; when the worker could report it, its exception type, message and partition. */
+final class TrainingFailedException(message: String, val exceptionType: String, val workerMessage: String,
+    val partition: Int, cause: Throwable) extends RuntimeException(message, cause)
 
 /**
  * Trains a Keras model (a compiled `.keras` file saved from Python) on a DataFrame from
- * a Scala application. Executors start `python -m sparkeras.worker` processes, feed them
+ * a Scala application. Executors start `python -m sparkeras.executor` processes, feed them
  * their partition in batches of raw tensor bytes, and the workers train through the same
- * parameter server as the PySpark API.
+ * parameter server and the same training engine as the PySpark API.
  */
 class KerasEstimator(override val uid: String) extends Estimator[KerasModel] with KerasTrainingParams with MLWritable {
   def this() = this(Identifiable.randomUID("KerasEstimator"))
@@ -25,15 +27,19 @@ class KerasEstimator(override val uid: String) extends Estimator[KerasModel] wit
   def setModelFile(value: String): this.type = set(modelFile, value)
   def setEpochs(value: Int): this.type = set(epochs, value)
   def setBatchSize(value: Int): this.type = set(batchSize, value)
+  def setLearningRate(value: Double): this.type = set(learningRate, value)
   def setMode(value: String): this.type = set(mode, value)
   def setFrequency(value: String): this.type = set(frequency, value)
   def setNumWorkers(value: Int): this.type = set(numWorkers, value)
   def setValidationSplit(value: Double): this.type = set(validationSplit, value)
+  def setVerbose(value: Int): this.type = set(verbose, value)
   def setSeed(value: Long): this.type = set(seed, value)
   def setFeaturesCol(value: String): this.type = set(featuresCol, value)
+  def setFeaturesCols(value: Array[String]): this.type = set(featuresCols, value)
   def setLabelCol(value: String): this.type = set(labelCol, value)
   def setPredictionCol(value: String): this.type = set(predictionCol, value)
   def setProbabilityCol(value: String): this.type = set(probabilityCol, value)
+  def setTask(value: String): this.type = set(task, value)
   def setPythonExec(value: String): this.type = set(pythonExec, value)
 
   override def fit(dataset: Dataset[_]): KerasModel = {
@@ -41,48 +47,45 @@ class KerasEstimator(override val uid: String) extends Estimator[KerasModel] wit
     val spark = dataset.sparkSession
     val sc = spark.sparkContext
     val python = PythonWorker.interpreter(sc.getConf, get(pythonExec))
-    val workers = get(numWorkers).getOrElse(sc.defaultParallelism)
     val synchronous = $(mode) == "synchronous"
-    if (synchronous) {
-      val slots = sc.defaultParallelism / sc.getConf.getInt("spark.task.cpus", 1)
-      require(workers <= slots, s"synchronous training runs one barrier task per worker, all at once: " +
-        s"numWorkers=$workers but the cluster has $slots task slots")
-    }
+    val workers = StageLauncher.planWorkers(sc, get(numWorkers), synchronous)
     val df = dataset.toDF()
-    val data0 = df.select(Rows.featureColumn(df, $(featuresCol)), Rows.labelColumn(df, $(labelCol)))
-    val data = if (data0.rdd.getNumPartitions != workers) data0.repartition(workers) else data0
+    val features = featureColumns
+    val data = df.select(features.map(Rows.featureColumn(df, _)) :+ Rows.labelColumn(df, $(labelCol)): _*)
     val work = Files.createTempDirectory("sparkeras-fit")
     val template = KerasEstimator.localCopy(spark, $(modelFile), work.resolve("template.keras"))
-    val coordinator = Coordinator.forSpark(1 << 30)
+    val jobId = java.util.UUID.randomUUID().toString
+    val tag = s"sparkeras-$jobId"
+    val coordinator = Coordinator.forSpark(1 << 30, tag)
     try {
-      val (host, port, token) = (coordinator.getHost, coordinator.getPort, coordinator.getToken)
-      val server = Seq("--host", host, "--port", port.toString, "--token", token)
-      val describe = new PythonWorker(python, Seq("describe", "--model", template.toString, "--workers", workers.toString,
+      val server = Seq("--host", coordinator.getHost, "--port", coordinator.getPort.toString, "--token", coordinator.getToken)
+      val describe = PythonWorker.driver(python, Seq("describe", "--model", template.toString, "--workers", workers.toString,
         "--mode", $(mode), "--frequency", $(frequency), "--epochs", $(epochs).toString, "--batch-size", $(batchSize).toString,
-        "--validation-split", $(validationSplit).toString) ++ get(seed).toSeq.flatMap(s => Seq("--seed", s.toString)) ++ server)
+        "--validation-split", $(validationSplit).toString) ++
+        get(learningRate).toSeq.flatMap(r => Seq("--learning-rate", r.toString)) ++
+        (if (isSet(seed)) Seq("--seed", $(seed).toString) else Nil) ++ server)
       val described = JsonMethods.parse(describe.output().linesIterator.toSeq.last)
-      val shape = KerasEstimator.firstInputShape(described)
-      val jobId = java.util.UUID.randomUUID().toString
+      val shapes = KerasEstimator.inputShapes(described, features)
       val split = $(validationSplit).toString
-      def train(partition: Int, attempt: Int, rows: Iterator[Row]): Iterator[String] = {
-        val worker = new PythonWorker(python, Seq("train", "--job", jobId, "--validation-split", split,
+      val labelIndex = features.size
+      val progress = new Progress(coordinator, $(epochs), $(verbose) > 0)
+      try StageLauncher.run(data.rdd, workers, synchronous, tag) { (partition, attempt, rows) =>
+        val worker = PythonWorker.executor(python, Seq("train", "--job", jobId, "--validation-split", split,
           "--partition", partition.toString, "--attempt", attempt.toString) ++ server)
         try {
-          rows.grouped(Rows.batchRows).foreach(chunk => worker.send(Rows.batch(chunk.toSeq, 0, 1, shape, last = false)))
-          worker.send(Rows.batch(Nil, 0, 1, shape, last = true))
+          rows.grouped(Rows.batchRows).foreach(chunk =>
+            worker.send(Rows.batch(chunk.toSeq, features.indices, labelIndex, shapes, last = false)))
+          worker.send(Rows.batch(Nil, features.indices, labelIndex, shapes, last = true))
           val out = worker.receive().getWorkerOutput.getResultJson
           worker.finish()
           Iterator(out)
         } finally worker.close()
-      }
-      val rdd = data.rdd
-      if (synchronous) rdd.barrier().mapPartitions { rows =>
-        val ctx = BarrierTaskContext.get(); train(ctx.partitionId(), ctx.attemptNumber(), rows)
-      }.collect()
-      else rdd.mapPartitionsWithIndex((i, rows) => train(i, TaskContext.get().attemptNumber(), rows)).collect()
+      } catch {
+        case e: Exception => throw KerasEstimator.failure(coordinator, e)
+      } finally progress.stop()
 
       val trained = work.resolve("trained.keras")
-      new PythonWorker(python, Seq("save", "--model", template.toString, "--out", trained.toString) ++ server).output()
+      PythonWorker.driver(python, Seq("save", "--model", template.toString, "--out", trained.toString) ++ server).output()
       val model = new KerasModel(uid, Files.readAllBytes(trained))
       copyValues(model.setParent(this))
       described \ "task" match { case JString(t) if !model.isSet(model.task) => model.set(model.task, t); case _ => () }
@@ -98,19 +101,25 @@ class KerasEstimator(override val uid: String) extends Estimator[KerasModel] wit
   override def transformSchema(schema: StructType): StructType = KerasModel.outputSchema(schema, this, classification = true)
 
   override def write: MLWriter = new MLWriter {
-    override protected def saveImpl(path: String): Unit =
-      KerasModelIO.save(sparkSession, path, KerasEstimator.this, "sparkeras.ml.KerasEstimator", None)
+    override protected def saveImpl(path: String): Unit = KerasStageIO.save(sparkSession, path, KerasEstimator.this, None)
   }
 }
 
 object KerasEstimator extends MLReadable[KerasEstimator] {
   override def read: MLReader[KerasEstimator] = new MLReader[KerasEstimator] {
     override def load(path: String): KerasEstimator = {
-      val (uid, params, _) = KerasModelIO.load(sparkSession, path)
-      val e = new KerasEstimator(uid)
-      KerasModelIO.setParams(e, params)
-      e
+      KerasStageIO.load(sparkSession, path)((uid, _) => new KerasEstimator(uid))
     }
+  }
+
+  override def load(path: String): KerasEstimator = super.load(path)
+
+  /** The worker's own reported failure when there is one, else Spark's error. */
+  private[ml] def failure(coordinator: Coordinator, error: Exception): Exception = coordinator.workerFailure match {
+    case Some(f) => new TrainingFailedException(
+      s"training failed on an executor (partition ${f.getPartition}, attempt ${f.getAttempt}): " +
+        s"${f.getExceptionType}: ${f.getMessage}\n${f.getTraceback}", f.getExceptionType, f.getMessage, f.getPartition, error)
+    case None => error
   }
 
   /** Copies a Hadoop-path file to a local file for Python to read. */
@@ -122,10 +131,37 @@ object KerasEstimator extends MLReadable[KerasEstimator] {
     to
   }
 
-  private[ml] def firstInputShape(described: JValue): Seq[Long] = described \ "input_shapes" match {
-    case JArray(List(JArray(dims))) => dims.map { case JInt(d) => d.toLong; case other => sys.error(s"bad dimension $other") }
-    case JArray(shapes) => throw new IllegalArgumentException(
-      s"the Scala API trains single-input models; this model has ${shapes.size} inputs")
-    case other => sys.error(s"unexpected model description $other")
+  /** Every model input's per-row shape, checked against the number of feature columns. */
+  private[ml] def inputShapes(described: JValue, features: Seq[String]): Seq[Seq[Long]] = {
+    val shapes = described \ "input_shapes" match {
+      case JArray(all) => all.map {
+        case JArray(dims) => dims.map { case JInt(d) => d.toLong; case other => sys.error(s"bad dimension $other") }
+        case other => sys.error(s"bad input shape $other")
+      }
+      case other => sys.error(s"unexpected model description $other")
+    }
+    require(shapes.size == features.size,
+      s"the model has ${shapes.size} input(s) but ${features.size} feature column(s) were given: ${features.mkString(", ")}")
+    shapes
   }
+}
+
+/** Prints the coordinator's progress every few seconds while a training stage runs (verbose > 0). */
+private[ml] final class Progress(coordinator: Coordinator, epochs: Int, enabled: Boolean) {
+  @volatile private var running = enabled
+  private val started = System.nanoTime()
+  private val thread = new Thread(() => {
+    while (running) {
+      Thread.sleep(5000)
+      if (running) {
+        val Array(samples, done, pushes, loss) = coordinator.progress().split(" ").take(4)
+        System.err.println(f"sparkeras: ${(System.nanoTime() - started) / 1e9}%6.1fs  epoch $done/$epochs  " +
+          s"pushes $pushes  samples $samples  loss $loss")
+      }
+    }
+  }, "sparkeras-progress")
+  thread.setDaemon(true)
+  if (enabled) thread.start()
+
+  def stop(): Unit = { running = false; if (enabled) thread.interrupt() }
 }

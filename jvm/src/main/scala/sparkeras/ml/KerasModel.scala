@@ -16,37 +16,41 @@ import org.json4s.jackson.JsonMethods
  * A trained Keras model as a Spark ML Model in Scala. `transform` adds Spark ML's columns:
  * classification gives `prediction` (class index) and `probability` (Vector); regression
  * gives `prediction` (double, or array for several outputs). Executors run the model in
- * `python -m sparkeras.worker predict` processes fed with batches of raw tensor bytes.
+ * `python -m sparkeras.executor predict` processes fed with batches of raw tensor bytes.
  */
 class KerasModel(override val uid: String, val kerasModel: Array[Byte]) extends Model[KerasModel] with KerasParams
     with MLWritable {
 
   def setFeaturesCol(value: String): this.type = set(featuresCol, value)
+  def setFeaturesCols(value: Array[String]): this.type = set(featuresCols, value)
   def setPredictionCol(value: String): this.type = set(predictionCol, value)
   def setProbabilityCol(value: String): this.type = set(probabilityCol, value)
+  def setTask(value: String): this.type = set(task, value)
   def setPythonExec(value: String): this.type = set(pythonExec, value)
 
-  /** Input shape, output width and task, read once from the model by a local Python process. */
-  private lazy val description: (Seq[Long], Int, String) = {
+  /** Input shapes, output width and task, read once from the model by a local Python process. */
+  private lazy val description: (Seq[Seq[Long]], Int, String) = {
     val dir = Files.createTempDirectory("sparkeras-model")
     try {
       val file = dir.resolve("model.keras")
       Files.write(file, kerasModel)
       val python = PythonWorker.interpreter(org.apache.spark.SparkContext.getOrCreate().getConf, get(pythonExec))
-      val json = JsonMethods.parse(new PythonWorker(python, Seq("inspect", "--model", file.toString)).output().linesIterator.toSeq.last)
+      val json = JsonMethods.parse(PythonWorker.driver(python, Seq("inspect", "--model", file.toString)).output().linesIterator.toSeq.last)
       val outputs = json \ "outputs" match { case JInt(k) => k.toInt; case _ => 1 }
       val inferred = json \ "task" match { case JString(t) => t; case _ => "regression" }
-      (KerasEstimator.firstInputShape(json), outputs, get(task).getOrElse(inferred))
+      (KerasEstimator.inputShapes(json, featureColumns), outputs, get(task).getOrElse(inferred))
     } finally { dir.toFile.listFiles().foreach(_.delete()); dir.toFile.delete() }
   }
 
   override def transform(dataset: Dataset[_]): DataFrame = {
     val df = dataset.toDF()
     val spark = df.sparkSession
-    val (shape, outputs, kind) = description
+    val (shapes, outputs, kind) = description
     val classification = kind == "classification"
-    val withFeatures = df.withColumn("__sparkeras_f", Rows.featureColumn(df, $(featuresCol)))
-    val featureIndex = withFeatures.schema.fieldIndex("__sparkeras_f")
+    val features = featureColumns
+    val temp = features.indices.map(i => s"__sparkeras_f$i")
+    val withFeatures = features.zip(temp).foldLeft(df) { case (frame, (name, t)) => frame.withColumn(t, Rows.featureColumn(df, name)) }
+    val featureIndices = temp.map(withFeatures.schema.fieldIndex)
     val width = df.schema.length
     val python = PythonWorker.interpreter(spark.sparkContext.getConf, get(pythonExec))
     val modelBytes = spark.sparkContext.broadcast(kerasModel)
@@ -55,12 +59,12 @@ class KerasModel(override val uid: String, val kerasModel: Array[Byte]) extends 
       val dir = Files.createTempDirectory("sparkeras-predict")
       val file = dir.resolve("model.keras")
       Files.write(file, modelBytes.value)
-      val worker = new PythonWorker(python, Seq("predict", "--model", file.toString))
+      val worker = PythonWorker.executor(python, Seq("predict", "--model", file.toString))
       TaskContext.get().addTaskCompletionListener[Unit] { _ =>
         worker.close(); file.toFile.delete(); dir.toFile.delete()
       }
       val predicted = it.grouped(Rows.batchRows).flatMap { chunk =>
-        worker.send(Rows.batch(chunk.toSeq, featureIndex, -1, shape, last = false))
+        worker.send(Rows.batch(chunk.toSeq, featureIndices, -1, shapes, last = false))
         val out = Rows.floats(worker.receive().getWorkerOutput.getPredictions)
         chunk.iterator.zipWithIndex.map { case (row, i) =>
           val p = out.slice(i * outputs, (i + 1) * outputs).map(_.toDouble)
@@ -69,7 +73,10 @@ class KerasModel(override val uid: String, val kerasModel: Array[Byte]) extends 
       }
       predicted ++ new Iterator[Row] { // closes the worker cleanly once the partition is done
         private var done = false
-        def hasNext: Boolean = { if (!done) { done = true; worker.send(Rows.batch(Nil, 0, -1, shape, last = true)); worker.finish() }; false }
+        def hasNext: Boolean = {
+          if (!done) { done = true; worker.send(Rows.batch(Nil, featureIndices, -1, shapes, last = true)); worker.finish() }
+          false
+        }
         def next(): Row = throw new NoSuchElementException
       }
     }
@@ -82,17 +89,17 @@ class KerasModel(override val uid: String, val kerasModel: Array[Byte]) extends 
 
   override def write: MLWriter = new MLWriter {
     override protected def saveImpl(path: String): Unit =
-      KerasModelIO.save(sparkSession, path, KerasModel.this, "sparkeras.ml.KerasModel", Some(kerasModel))
+      KerasStageIO.save(sparkSession, path, KerasModel.this, Some(kerasModel))
   }
 }
 
 object KerasModel extends MLReadable[KerasModel] {
+  override def load(path: String): KerasModel = super.load(path)
+
   override def read: MLReader[KerasModel] = new MLReader[KerasModel] {
     override def load(path: String): KerasModel = {
-      val (uid, params, blob) = KerasModelIO.load(sparkSession, path)
-      val model = new KerasModel(uid, blob.getOrElse(throw new IllegalArgumentException(s"$path holds no Keras model")))
-      KerasModelIO.setParams(model, params)
-      model
+      KerasStageIO.load(sparkSession, path)((uid, blob) =>
+        new KerasModel(uid, blob.getOrElse(throw new IllegalArgumentException(s"$path holds no Keras model"))))
     }
   }
 

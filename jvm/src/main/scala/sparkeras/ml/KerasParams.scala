@@ -1,14 +1,17 @@
 package sparkeras.ml
 
 import org.apache.spark.ml.param._
+import org.apache.spark.ml.sparkeras.SharedKerasParams
 
-/** Params shared by the Scala KerasEstimator and KerasModel, named as on the Python side. */
-trait KerasParams extends Params {
-  final val featuresCol = new Param[String](this, "featuresCol", "feature column: a Vector or an array of numbers")
-  final val labelCol = new Param[String](this, "labelCol", "label column")
-  final val predictionCol = new Param[String](this, "predictionCol", "prediction column")
-  final val probabilityCol = new Param[String](this, "probabilityCol", "class probabilities column (classification)")
-  final val task = new Param[String](this, "task", "classification or regression (inferred from the loss when unset)",
+/**
+ * Params of the Scala Keras stages: Spark ML's shared column Params and sparkeras's own,
+ * with the same names, types and defaults as the Python stages (tests compare them).
+ * Scala only: `pythonExec`. Python only: model, buildFn, modelParams, customObjects.
+ */
+trait KerasParams extends SharedKerasParams {
+  final val featuresCols = new StringArrayParam(this, "featuresCols",
+    "feature columns feeding a multi-input model, in the order of its inputs (overrides featuresCol)")
+  final val task = new Param[String](this, "task", "'classification' or 'regression'; inferred from the loss when unset",
     ParamValidators.inArray(Array("classification", "regression")))
   final val pythonExec = new Param[String](this, "pythonExec",
     "the Python for workers (default: spark.pyspark.python, PYSPARK_PYTHON, python3)")
@@ -16,18 +19,16 @@ trait KerasParams extends Params {
   setDefault(featuresCol -> "features", labelCol -> "label", predictionCol -> "prediction",
     probabilityCol -> "probability")
 
-  private[ml] def setStored(p: Param[Any], value: Any): Unit = set(p, value)
-
-  def getFeaturesCol: String = $(featuresCol)
-  def getLabelCol: String = $(labelCol)
-  def getPredictionCol: String = $(predictionCol)
-  def getProbabilityCol: String = $(probabilityCol)
+  /** The feature columns, one per model input. */
+  def featureColumns: Seq[String] = if (isSet(featuresCols)) $(featuresCols).toSeq else Seq($(featuresCol))
 }
 
 trait KerasTrainingParams extends KerasParams {
-  final val modelFile = new Param[String](this, "modelFile", "a compiled Keras model saved from Python (.keras), any Hadoop path")
+  final val modelFile = new Param[String](this, "modelFile", "a compiled Keras model saved as .keras, any Hadoop path")
   final val epochs = new IntParam(this, "epochs", "training epochs", ParamValidators.gtEq(1))
   final val batchSize = new IntParam(this, "batchSize", "mini-batch size per worker", ParamValidators.gtEq(1))
+  final val learningRate = new DoubleParam(this, "learningRate", "overrides the compiled optimizer's learning rate",
+    ParamValidators.gt(0.0))
   final val mode = new Param[String](this, "mode", "synchronous, asynchronous or hogwild",
     ParamValidators.inArray(Array("synchronous", "asynchronous", "hogwild")))
   final val frequency = new Param[String](this, "frequency", "epoch or batch", ParamValidators.inArray(Array("epoch", "batch")))
@@ -35,7 +36,8 @@ trait KerasTrainingParams extends KerasParams {
     ParamValidators.gtEq(1))
   final val validationSplit = new DoubleParam(this, "validationSplit", "fraction of each worker's rows held out",
     ParamValidators.inRange(0.0, 1.0, lowerInclusive = true, upperInclusive = false))
-  final val seed = new LongParam(this, "seed", "shuffling seed")
+  final val verbose = new IntParam(this, "verbose", "print progress while training")
 
-  setDefault(epochs -> 10, batchSize -> 32, mode -> "asynchronous", frequency -> "epoch", validationSplit -> 0.0)
+  setDefault(epochs -> 10, batchSize -> 32, mode -> "asynchronous", frequency -> "epoch", validationSplit -> 0.0,
+    verbose -> 0)
 }

@@ -5,19 +5,19 @@ import java.nio.charset.StandardCharsets.UTF_8
 
 import scala.jdk.CollectionConverters._
 
-import sparkeras.server.{FrameReader, Frames}
+import sparkeras.codec.{FrameReader, Frames}
 import sparkeras.wire.Wire.Envelope
 
 /** A worker failed; the message carries its Python traceback. */
 final class PythonWorkerException(message: String) extends RuntimeException(message)
 
 /**
- * One `python -m sparkeras.worker <command>` process: frames go to its standard input,
+ * One `python -m <module> <command>` process: frames go to its standard input,
  * frames (or one line of JSON) come back on its standard output, and its standard error
  * is kept so that a failure reports the Python traceback instead of hanging.
  */
-final class PythonWorker(python: String, args: Seq[String]) extends AutoCloseable {
-  private val builder = new ProcessBuilder((Seq(python, "-m", "sparkeras.worker") ++ args).asJava)
+final class PythonWorker(python: String, module: String, args: Seq[String]) extends AutoCloseable {
+  private val builder = new ProcessBuilder((Seq(python, "-m", module) ++ args).asJava)
   PythonWorker.pythonPath.foreach { jar =>
     val env = builder.environment()
     env.put("PYTHONPATH", Option(env.get("PYTHONPATH")).filter(_.nonEmpty).map(jar + File.pathSeparator + _).getOrElse(jar))
@@ -67,6 +67,12 @@ final class PythonWorker(python: String, args: Seq[String]) extends AutoCloseabl
 }
 
 object PythonWorker {
+  /** A worker on an executor: the training engine or inference (sparkeras.executor). */
+  def executor(python: String, args: Seq[String]): PythonWorker = new PythonWorker(python, "sparkeras.executor", args)
+
+  /** A helper next to the driver: describe, inspect, save (sparkeras.driver.jvm_commands). */
+  def driver(python: String, args: Seq[String]): PythonWorker = new PythonWorker(python, "sparkeras.driver.jvm_commands", args)
+
   /** The jar this class came from: it carries the sparkeras Python package at its root. */
   lazy val pythonPath: Option[String] =
     Option(classOf[PythonWorker].getProtectionDomain.getCodeSource).map(_.getLocation.getPath).filter(_.endsWith(".jar"))

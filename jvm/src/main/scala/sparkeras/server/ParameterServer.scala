@@ -6,15 +6,19 @@ import java.security.MessageDigest
 import java.util.concurrent.ConcurrentHashMap
 import java.util.concurrent.atomic.AtomicReference
 
+import sparkeras.codec.{FrameReader, FrameTooLargeException, Frames, MalformedFrameException}
+import sparkeras.state.TrainingJob
 import sparkeras.wire.Wire._
 
 /**
  * The TCP parameter server: one blocking thread per connection (there are as many
  * connections as workers, and blocking sockets give the lowest latency). The first
  * frame must be a Hello carrying the job token; the driver then sends the job's
- * configuration, workers push and pull.
+ * configuration; workers join once they have read their partition, push and pull,
+ * and report their failure (WorkerFailure) before they die.
  */
-final class ParameterServer(host: String, token: Array[Byte], maxFrameBytes: Int, helloTimeoutMs: Long = 600000L) {
+final class ParameterServer(host: String, token: Array[Byte], maxFrameBytes: Int, helloTimeoutMs: Long = 600000L,
+    onFailure: WorkerFailure => Unit = _ => ()) {
   private val socket = new ServerSocket()
   socket.setReuseAddress(true)
   socket.bind(new InetSocketAddress(InetAddress.getByName(host), 0), 64)
@@ -93,14 +97,7 @@ final class ParameterServer(host: String, token: Array[Byte], maxFrameBytes: Int
     private var finished = false
     private val isWorker = hello.getRole != Role.DRIVER
 
-    def start(): Unit = {
-      if (isWorker) {
-        val j = jobRef.get()
-        if (j == null) { reply(error("no training job is configured on this server yet")); return }
-        try reply(Envelope.newBuilder().setWelcome(j.welcome(hello, helloTimeoutMs)).build())
-        catch { case e: RuntimeException => reply(error(e.getMessage)) }
-      } else reply(ack)
-    }
+    def start(): Unit = reply(ack)
 
     def handle(env: Envelope): Boolean = {
       val j = jobRef.get()
@@ -109,6 +106,14 @@ final class ParameterServer(host: String, token: Array[Byte], maxFrameBytes: Int
           try { jobRef.set(new TrainingJob(env.getJobConfig)); reply(ack) }
           catch { case e: IllegalArgumentException => reply(error(s"invalid job configuration: ${e.getMessage}")) }
         case _ if j == null => reply(error("no training job is configured on this server yet"))
+        case Envelope.BodyCase.JOIN if isWorker =>
+          try reply(Envelope.newBuilder().setWelcome(j.welcome(hello, env.getJoin, helloTimeoutMs)).build())
+          catch { case e: RuntimeException => reply(error(e.getMessage)) }
+        case Envelope.BodyCase.WORKER_FAILURE =>
+          val report = env.getWorkerFailure
+          lastError = s"partition ${report.getPartition} failed: ${report.getExceptionType}: ${report.getMessage}"
+          if (j.fail(report)) onFailure(report)
+          reply(ack)
         case Envelope.BodyCase.PUSH =>
           try {
             if (incoming.length != j.size) { incoming = new Array[Float](j.size); staging = new Array[Byte](j.size * 4) }

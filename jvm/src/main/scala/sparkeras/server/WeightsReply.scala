@@ -3,6 +3,7 @@ package sparkeras.server
 import java.io.{ByteArrayOutputStream, OutputStream}
 
 import com.google.protobuf.CodedOutputStream
+import sparkeras.state.ParameterStore
 import sparkeras.wire.Wire.{DType, Envelope, Tensor, Weights}
 
 /**

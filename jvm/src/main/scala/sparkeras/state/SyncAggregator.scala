@@ -1,4 +1,4 @@
-package sparkeras.server
+package sparkeras.state
 
 /**
  * Synchronous rounds: every live worker contributes once, the mean is applied to

@@ -1,6 +1,8 @@
-package sparkeras.server
+package sparkeras.state
 
 import java.util.concurrent.atomic.AtomicLong
+
+import sparkeras.codec.Tensors
 
 /**
  * The master copy of the trainable weights as one flat float array, with a version

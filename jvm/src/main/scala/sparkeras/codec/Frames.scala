@@ -1,4 +1,4 @@
-package sparkeras.server
+package sparkeras.codec
 
 import java.io.{DataInputStream, EOFException, IOException, OutputStream}
 

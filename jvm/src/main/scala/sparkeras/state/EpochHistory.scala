@@ -1,4 +1,4 @@
-package sparkeras.server
+package sparkeras.state
 
 import scala.collection.mutable
 import scala.jdk.CollectionConverters._

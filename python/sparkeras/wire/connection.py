@@ -1,79 +1,41 @@
-"""Client side of the parameter-server protocol: length-prefixed protobuf frames over TCP.
-
-Tensors travel as raw little-endian bytes; nothing on the wire is pickled.
-"""
+"""Length-prefixed protobuf frames: a TCP connection to the parameter server, and the
+same frames over a byte stream (a worker started by the JVM talks over its stdin/stdout)."""
 import socket
 import struct
 
-import numpy as np
-
+from sparkeras.errors import ServerError
 from sparkeras.wire import sparkeras_pb2 as wire
 
 _HEADER = struct.Struct(">I")
-_DTYPES = {
-    np.dtype("<f4"): wire.FLOAT32,
-    np.dtype("<f8"): wire.FLOAT64,
-    np.dtype("<i4"): wire.INT32,
-    np.dtype("<i8"): wire.INT64,
-}
-_NUMPY = {v: k for k, v in _DTYPES.items()}
 
 
-class ServerError(RuntimeError):
-    """The parameter server refused a request; the message says why."""
+def read_frame(stream):
+    """The next Envelope from a byte stream, or None when the stream ended cleanly."""
+    header = stream.read(4)
+    if len(header) == 0:
+        return None
+    if len(header) < 4:
+        raise EOFError("the stream closed inside a frame header")
+    (length,) = _HEADER.unpack(header)
+    payload = stream.read(length)
+    if len(payload) < length:
+        raise EOFError("the stream closed inside a frame")
+    return wire.Envelope.FromString(payload)
 
 
-def to_tensor(array, out=None):
-    """A wire Tensor holding `array`'s bytes (little-endian, row-major)."""
-    array = np.asarray(array)
-    dtype = array.dtype.newbyteorder("<") if array.dtype.byteorder == ">" else array.dtype
-    if dtype not in _DTYPES:
-        array = array.astype("<f4")
-        dtype = array.dtype
-    tensor = out if out is not None else wire.Tensor()
-    tensor.dtype = _DTYPES[dtype]
-    del tensor.shape[:]
-    tensor.shape.extend(array.shape)
-    tensor.data = np.ascontiguousarray(array, dtype=dtype).tobytes()
-    return tensor
+def write_frame(stream, envelope):
+    payload = envelope.SerializeToString()
+    stream.write(_HEADER.pack(len(payload)))
+    stream.write(payload)
+    stream.flush()
 
 
-def from_tensor(tensor):
-    """A read-only numpy view over a wire Tensor's bytes."""
-    if tensor.dtype not in _NUMPY:
-        raise ValueError(f"unsupported tensor dtype {tensor.dtype}")
-    return np.frombuffer(tensor.data, dtype=_NUMPY[tensor.dtype]).reshape(tuple(tensor.shape))
-
-
-def _varint(value):
-    out = bytearray()
-    while True:
-        bits = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(bits | 0x80)
-        else:
-            out.append(bits)
-            return bytes(out)
-
-
-def _field(number, payload_length):
-    """The tag and length that open a length-delimited protobuf field."""
-    return _varint(number << 3 | 2) + _varint(payload_length)
-
-
-def encode_push(kind, base_version, samples, values, want_weights=True):
-    """An Envelope{push} as a list of buffers whose last one is `values` itself, so the
-    tensor's bytes go from numpy to the socket without a copy. Protobuf's encoding of a
-    message is the concatenation of its fields, so this parses as an ordinary Envelope."""
-    values = np.ascontiguousarray(values, dtype="<f4")
-    raw = memoryview(values).cast("B")
-    tensor_head = wire.Tensor(dtype=wire.FLOAT32, shape=[values.size]).SerializeToString() + _field(3, raw.nbytes)
-    push_head = wire.Push(kind=kind, base_version=base_version, samples=samples,
-                          want_weights=want_weights).SerializeToString()
-    push_head += _field(3, len(tensor_head) + raw.nbytes) + tensor_head
-    envelope_head = _field(wire.Envelope.PUSH_FIELD_NUMBER, len(push_head) + raw.nbytes) + push_head
-    return [envelope_head, raw]
+def envelope(**body):
+    """An Envelope holding one message, e.g. envelope(done=wire.Done())."""
+    env = wire.Envelope()
+    for name, message in body.items():
+        getattr(env, name).CopyFrom(message)
+    return env
 
 
 def _advance(buffers, sent):
@@ -99,14 +61,33 @@ class Connection:
         self._header = bytearray(4)
         self._buffer = bytearray(1 << 16)
 
-    def hello(self, token_hex, role, partition=0, attempt=0, num_samples=0):
+    def hello(self, token_hex, role, partition=0, attempt=0):
+        """Authenticates this connection; the first frame of every connection."""
         env = wire.Envelope()
         env.hello.token = bytes.fromhex(token_hex)
         env.hello.role = role
         env.hello.partition = partition
         env.hello.attempt = attempt
-        env.hello.num_samples = num_samples
         return self.call(env)
+
+    def join(self, num_samples):
+        """A worker joins the job with its training rows; returns the Welcome (synchronous
+        jobs answer once every worker has joined)."""
+        return self.call(envelope(join=wire.Join(num_samples=num_samples))).welcome
+
+    def pull(self):
+        """The current master weights (a Weights message)."""
+        return self.call(envelope(pull=wire.Pull())).weights
+
+    def history(self):
+        return self.call(envelope(history_request=wire.HistoryRequest())).history
+
+    def done(self):
+        self.call(envelope(done=wire.Done()))
+
+    def report_failure(self, failure):
+        """Tells the server why this worker is about to fail (a WorkerFailure message)."""
+        self.call(envelope(worker_failure=failure))
 
     def call(self, envelope):
         """Sends one envelope and returns the reply; a server Error becomes ServerError."""

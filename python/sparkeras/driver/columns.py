@@ -1,8 +1,20 @@
-"""DataFrame columns to numpy on the executors: validation on the driver, Arrow batches
-to arrays in the workers. Rows never pass through the driver."""
-import numpy as np
+"""The Spark ML column contract, checked on the driver: which feature and label columns
+a Keras stage accepts, and how they become the flat numeric arrays f0..fk and y that
+the workers read through Arrow batches. The Scala stages accept the same (Rows.scala).
 
-from sparkeras.model_spec import ModelSpecError
+Features: a Spark ML Vector, an array of numbers (nested arrays are flattened and
+reshaped to the model's input in the worker), or a single number.
+Labels: a number (integral types as long, others as float), a Vector, or an array of numbers.
+"""
+import numpy as np
+from pyspark.ml.functions import vector_to_array
+from pyspark.ml.linalg import VectorUDT
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from sparkeras.driver.model_spec import check_sample, input_shapes
+from sparkeras.driver.stage import FrameSource
+from sparkeras.errors import ModelSpecError
 
 
 def feature_columns(cols):
@@ -10,12 +22,10 @@ def feature_columns(cols):
 
 
 def _is_vector(dtype):
-    from pyspark.ml.linalg import VectorUDT
     return isinstance(dtype, VectorUDT)
 
 
 def _numeric_leaf(dtype):
-    from pyspark.sql import types as T
     while isinstance(dtype, T.ArrayType):
         dtype = dtype.elementType
     return isinstance(dtype, T.NumericType)
@@ -30,10 +40,6 @@ def _column_type(df, name, role):
 
 def feature_expr(df, name):
     """Column `name` as a flat array<float>, after checking it exists and has a type Keras can take."""
-    from pyspark.ml.functions import vector_to_array
-    from pyspark.sql import functions as F
-    from pyspark.sql import types as T
-
     dtype = _column_type(df, name, "feature")
     if _is_vector(dtype):
         return vector_to_array(F.col(name), "float32")
@@ -50,17 +56,15 @@ def feature_expr(df, name):
 
 
 def label_expr(df, name):
-    from pyspark.ml.functions import vector_to_array
-    from pyspark.sql import functions as F
-    from pyspark.sql import types as T
-
     dtype = _column_type(df, name, "label")
     if _is_vector(dtype):
         return vector_to_array(F.col(name), "float32")
     if isinstance(dtype, T.ArrayType) and _numeric_leaf(dtype):
         return F.col(name).cast("array<float>")
+    if isinstance(dtype, T.IntegralType):
+        return F.col(name).cast("long")
     if isinstance(dtype, T.NumericType):
-        return F.col(name)
+        return F.col(name).cast("float")
     raise ModelSpecError(
         f"label column {name!r} has type {dtype.simpleString()}; expected a number, a Vector or an array of numbers")
 
@@ -71,11 +75,6 @@ def as_array_columns(df, features, label=None):
     if label is not None:
         selected.append(label_expr(df, label).alias("y"))
     return df.select(*selected)
-
-
-def input_shapes(model):
-    """Per-row shape of each model input, e.g. [(784,)] or [(28, 28, 1), (10,)]."""
-    return [tuple(int(d) for d in t.shape[1:]) for t in model.inputs]
 
 
 def check_widths(first_row, model, features):
@@ -92,28 +91,17 @@ def check_widths(first_row, model, features):
                 f"({int(np.prod(shape))} values)")
 
 
-def arrays_from_batches(batches, n_features, shapes, with_label=True):
-    """Stacks Arrow record batches of f0..fk (and y) into numpy arrays shaped for the model."""
-    import pyarrow as pa
-    xs = [[] for _ in range(n_features)]
-    ys = []
-    for batch in batches:
-        if batch.num_rows == 0:
-            continue
-        for i in range(n_features):
-            col = batch.column(f"f{i}")
-            values = col.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
-            xs[i].append(values.reshape((batch.num_rows,) + shapes[i]))
-        if with_label:
-            y = batch.column("y")
-            if pa.types.is_list(y.type):
-                ys.append(y.flatten().to_numpy(zero_copy_only=False).astype(np.float32).reshape(batch.num_rows, -1))
-            else:
-                ys.append(y.to_numpy(zero_copy_only=False))
-    if not xs[0]:
-        return None, None
-    x = [np.concatenate(parts) for parts in xs]
-    y = np.concatenate(ys) if with_label else None
-    if y is not None and y.dtype.kind == "f":
-        y = y.astype(np.float32)
-    return (x[0] if n_features == 1 else x), y
+def frame_source(dataset, model, features, label=None, where=None):
+    """A stage source over `dataset`'s feature (and label) columns, checked against the
+    model on the first row; also returns that row as (x, y) for the driver's own use."""
+    arrays = as_array_columns(dataset, features, label)
+    first = arrays.limit(1).collect()
+    if not first:
+        raise ModelSpecError("the DataFrame is empty: there is nothing to train or evaluate on")
+    check_widths(first[0], model, features)
+    shapes = input_shapes(model)
+    xs = [np.asarray(first[0][f"f{i}"], np.float32).reshape(shape) for i, shape in enumerate(shapes)]
+    y = np.asarray(first[0]["y"]) if label is not None else None
+    if label is not None and len(shapes) == 1:
+        check_sample(model, xs[0], y, where=where or f"column {label!r}")
+    return FrameSource(arrays, shapes, with_labels=label is not None), (xs[0] if len(xs) == 1 else xs, y)

@@ -1,4 +1,4 @@
-package sparkeras.server
+package sparkeras.state
 
 /**
  * How a contribution changes the master weights, in place. Rules that keep state

@@ -1,9 +1,10 @@
-package sparkeras.server
+package sparkeras.state
 
 import java.util.concurrent.atomic.{AtomicInteger, AtomicLong}
 
 import scala.jdk.CollectionConverters._
 
+import sparkeras.codec.Tensors
 import sparkeras.wire.Wire._
 
 /**
@@ -35,9 +36,13 @@ final class TrainingJob(val config: JobConfig) {
   def size: Int = initial.length
   private val deltaScale: Float = if (config.getDeltaScale == 0.0) 1f else config.getDeltaScale.toFloat
 
-  /** Registers a worker; synchronous jobs block here until every worker has said hello. */
-  def welcome(hello: Hello, timeoutMs: Long): Welcome = {
-    val steps = if (aggregator != null) agreeOnSteps(hello, timeoutMs) else 0
+  // The first failure a worker reported; it ends the job for every worker.
+  @volatile private var failureReport: WorkerFailure = null
+
+  /** Registers a worker that has read its partition; synchronous jobs block here until every worker has joined. */
+  def welcome(hello: Hello, join: Join, timeoutMs: Long): Welcome = {
+    failed().foreach(f => throw new IllegalStateException(f))
+    val steps = if (aggregator != null) agreeOnSteps(hello.getPartition, join.getNumSamples, timeoutMs) else 0
     val current = store.snapshot()
     Welcome.newBuilder()
       .setWorkerId(nextWorkerId.getAndIncrement())
@@ -48,11 +53,12 @@ final class TrainingJob(val config: JobConfig) {
       .build()
   }
 
-  private def agreeOnSteps(hello: Hello, timeoutMs: Long): Int = synchronized {
-    helloSamples(hello.getPartition) = hello.getNumSamples
+  private def agreeOnSteps(partition: Int, samples: Long, timeoutMs: Long): Int = synchronized {
+    helloSamples(partition) = samples
     notifyAll()
     val deadline = System.currentTimeMillis() + timeoutMs
     while (agreedSteps < 0 && helloSamples.size < config.getNumWorkers) {
+      failed().foreach(f => throw new IllegalStateException(f))
       val left = deadline - System.currentTimeMillis()
       if (left <= 0) throw new IllegalStateException(
         s"synchronous training needs ${config.getNumWorkers} workers but only ${helloSamples.size} arrived within ${timeoutMs / 1000}s")
@@ -87,7 +93,23 @@ final class TrainingJob(val config: JobConfig) {
 
   def workerLeft(): Unit = if (aggregator != null) aggregator.leave()
 
-  def abort(reason: String): Unit = if (aggregator != null) aggregator.abort(reason)
+  def abort(reason: String): Unit = {
+    if (aggregator != null) aggregator.abort(reason)
+    synchronized(notifyAll())
+  }
+
+  /** Records a worker's failure (the first one wins) and releases everyone waiting; true if it was the first. */
+  def fail(report: WorkerFailure): Boolean = {
+    val first = synchronized {
+      if (failureReport == null) { failureReport = report; true } else false
+    }
+    if (first) abort(s"partition ${report.getPartition} failed: ${report.getExceptionType}: ${report.getMessage.take(500)}")
+    first
+  }
+
+  def failure: Option[WorkerFailure] = Option(failureReport)
+
+  private def failed(): Option[String] = failure.map(f => s"partition ${f.getPartition} failed: ${f.getExceptionType}")
 
   def meanStaleness: Double = { val n = pushes.get(); if (n == 0) 0.0 else stalenessSum.get().toDouble / n }
   def maxStaleness: Long = stalenessMax.get()

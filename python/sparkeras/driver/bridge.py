@@ -5,20 +5,18 @@ import os
 import threading
 
 from sparkeras._version import __version__
+from sparkeras.errors import JarVersionMismatch
 
-_COORDINATOR_CLASS = "sparkeras.Coordinator"
+_COORDINATOR_CLASS = "sparkeras.server.Coordinator"
 _DEFAULT_MAX_FRAME_BYTES = 1 << 30
 _loaders = {}
 _lock = threading.Lock()
 
 
-class JarVersionMismatch(RuntimeError):
-    """The jar on the driver's classpath is not the one this Python package was built with."""
-
-
 def bundled_jar():
     """Path of the jar shipped inside this package."""
-    jars = sorted(glob.glob(os.path.join(os.path.dirname(os.path.abspath(__file__)), "jars", "*.jar")))
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    jars = sorted(glob.glob(os.path.join(package, "jars", "*.jar")))
     if not jars:
         raise FileNotFoundError(
             "the sparkeras jar is missing from the Python package; build it with `build/sbt pythonJar` "
@@ -53,29 +51,30 @@ def load_class(sc, name):
         return jvm.java.lang.Class.forName(name, True, _loaders[key])
 
 
-def _object_array(sc, args):
+def object_array(sc, args):
     array = sc._gateway.new_array(sc._jvm.java.lang.Object, len(args))
     for i, a in enumerate(args):
         array[i] = a
     return array
 
 
-def _invoke_static(sc, cls, name, *args):
+def invoke_static(sc, cls, name, *args):
     method = next(m for m in cls.getMethods() if m.getName() == name and len(m.getParameterTypes()) == len(args))
-    return method.invoke(None, _object_array(sc, args))
+    return method.invoke(None, object_array(sc, args))
 
 
 def new_instance(sc, class_name, *args):
     """`new class_name(args...)` for a class of the jar, whichever loader holds it."""
     cls = load_class(sc, class_name)
     constructor = next(c for c in cls.getConstructors() if len(c.getParameterTypes()) == len(args))
-    return constructor.newInstance(_object_array(sc, args))
+    return constructor.newInstance(object_array(sc, args))
 
 
-def new_coordinator(sc, max_frame_bytes=_DEFAULT_MAX_FRAME_BYTES):
-    """Starts a parameter server in the driver JVM for one job; checks the jar's version."""
+def new_coordinator(sc, max_frame_bytes=_DEFAULT_MAX_FRAME_BYTES, job_tag=""):
+    """Starts a parameter server in the driver JVM for one job; checks the jar's version.
+    When a worker reports a failure, the coordinator cancels the Spark jobs tagged `job_tag`."""
     cls = load_class(sc, _COORDINATOR_CLASS)
-    coordinator = _invoke_static(sc, cls, "forSpark", int(max_frame_bytes))
+    coordinator = invoke_static(sc, cls, "forSpark", int(max_frame_bytes), str(job_tag))
     jar_version = coordinator.version()
     if jar_version != __version__:
         coordinator.stop()

@@ -4,6 +4,8 @@ import json
 
 import numpy as np
 
+from sparkeras.errors import ModelSpecError
+
 MODES = ("synchronous", "asynchronous", "hogwild")
 FREQUENCIES = ("epoch", "batch")
 
@@ -13,10 +15,6 @@ _SERVER_RULES = {
     "Adam": ("adam", ("learning_rate", "beta_1", "beta_2", "epsilon", "amsgrad")),
 }
 _UNSUPPORTED_OPTIONS = ("weight_decay", "clipnorm", "clipvalue", "global_clipnorm", "gradient_accumulation_steps")
-
-
-class ModelSpecError(ValueError):
-    """The model or the data cannot be trained as given; the message says what to change."""
 
 
 def check_mode(mode, frequency):
@@ -83,7 +81,7 @@ def trainable_and_rest(model):
         np.asarray(v.numpy()) for v in model.non_trainable_weights]
 
 
-def _loss_name(model):
+def loss_name(model):
     loss = model.loss
     if isinstance(loss, str):
         return loss
@@ -93,9 +91,9 @@ def _loss_name(model):
 
 def check_sample(model, x, y, where="the data"):
     """Checks one feature row and label against the model's input, output and loss."""
-    x = np.asarray(x)
     inputs = model.inputs if getattr(model, "inputs", None) else None
     if inputs is not None and len(inputs) == 1:
+        x = np.asarray(x)
         expected = tuple(inputs[0].shape[1:])
         if len(expected) != x.ndim or any(e is not None and e != a for e, a in zip(expected, x.shape)):
             raise ModelSpecError(
@@ -107,7 +105,7 @@ def check_sample(model, x, y, where="the data"):
     if outputs is None or len(outputs) != 1:
         return
     out_shape = tuple(outputs[0].shape[1:])
-    loss = _loss_name(model)
+    loss = loss_name(model)
     if "sparse_categorical" in loss:
         if y.size != 1:
             raise ModelSpecError(
@@ -123,3 +121,25 @@ def check_sample(model, x, y, where="the data"):
         raise ModelSpecError(
             f"labels in {where} have shape {y.shape} per row but the model's output is {out_shape} "
             f"with loss {loss}{hint}")
+
+
+_CLASSIFICATION_LOSSES = ("crossentropy", "hinge", "kl_divergence", "kld", "focal")
+
+
+def infer_task(model, task=None):
+    """'classification' or 'regression': as given, else from the compiled loss."""
+    if task:
+        if task not in ("classification", "regression"):
+            raise ModelSpecError(f"task must be 'classification' or 'regression'; got {task!r}")
+        return task
+    loss = str(loss_name(model)).lower()
+    return "classification" if any(k in loss for k in _CLASSIFICATION_LOSSES) else "regression"
+
+
+def input_shapes(model):
+    """Per-row shape of each model input, e.g. [(784,)] or [(28, 28, 1), (10,)]."""
+    return [tuple(int(d) for d in t.shape[1:]) for t in model.inputs]
+
+
+def output_width(model):
+    return int(np.prod(model.outputs[0].shape[1:]))

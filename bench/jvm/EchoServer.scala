@@ -1,4 +1,4 @@
-package sparkeras.server
+package sparkeras.bench
 
 import java.io.{BufferedInputStream, BufferedOutputStream, DataInputStream, IOException}
 import java.net.{InetAddress, InetSocketAddress, ServerSocket}

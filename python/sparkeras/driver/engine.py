@@ -1,0 +1,65 @@
+"""The training engine: one fit of a Keras model, whatever the data's form.
+
+Starts a parameter server in the driver JVM, sends it the job, runs the training stage
+through the one launcher, raises a worker's reported failure as TrainingFailed, and
+copies the trained weights into the user's Keras model.
+"""
+import json
+import sys
+import time
+import uuid
+
+from sparkeras.driver import bridge, failures, job_config, stage
+from sparkeras.driver.history import History
+from sparkeras.driver.progress import Progress
+from sparkeras.driver.session import task_threads
+from sparkeras.executor.training import TrainingTask
+from sparkeras.wire import sparkeras_pb2 as wire
+from sparkeras.wire.codec import from_tensor
+from sparkeras.wire.connection import Connection, envelope
+
+
+def fit(model, source, settings, args, num_workers=None):
+    """Trains `model` in place on `source` (a stage source); returns a Keras-style History."""
+    job_config.check_trainable(model, settings)
+    sc = source.context
+    barrier = settings.mode == "synchronous"
+    workers = stage.plan_workers(sc, num_workers, barrier)
+    job_id = uuid.uuid4().hex
+    tag = f"sparkeras-{job_id}"
+    coordinator = bridge.new_coordinator(sc, settings.max_frame_bytes, tag)
+    try:
+        host, port, token = coordinator.getHost(), coordinator.getPort(), coordinator.getToken()
+        with Connection(host, port) as driver:
+            driver.hello(token, wire.DRIVER)
+            driver.call(envelope(job_config=job_config.build(model, settings, workers, args)))
+            task = TrainingTask(host, port, token, job_id, task_threads(sc, settings.threads_per_worker),
+                                float(args.validation_split), settings.custom_objects)
+
+            def work(blocks, partition, attempt):
+                return json.dumps(task.run(blocks, partition, attempt)).encode()
+
+            started = time.time()
+            with Progress(coordinator, args.epochs, workers, args.verbose):
+                try:
+                    results = [json.loads(r) for r in stage.run(source, work, workers, barrier, tag)]
+                except Exception as e:
+                    raise failures.training_failed(coordinator, e) from e
+            elapsed = time.time() - started
+            weights = driver.pull()
+            history = driver.history()
+        job_config.assign_trainable(model, from_tensor(weights.values))
+    finally:
+        coordinator.stop()
+    results.sort(key=lambda r: r["partition"])
+    result = History.from_wire(history, {
+        "epochs": args.epochs, "batch_size": args.batch_size, "num_workers": workers, "mode": settings.mode,
+        "frequency": settings.frequency, "seconds": elapsed,
+        "worker_steps": [r.get("steps", 0) for r in results],
+        "worker_samples": [r.get("samples", 0) for r in results],
+        "worker_seconds": [r.get("seconds", {}) for r in results],
+        "worker_peak_rss_mb": [r.get("peak_rss_mb") for r in results]})
+    if args.verbose:
+        print(f"sparkeras: trained in {elapsed:.1f}s " + " ".join(
+            f"{k}={v[-1]:.4f}" for k, v in result.history.items() if v), file=sys.stderr)
+    return result

@@ -1,0 +1,98 @@
+"""Inference orchestration: the model's weights broadcast once, predictions and exact
+metric states computed by the executors through the one stage launcher, and the
+pandas UDF behind KerasModel.transform and SQL."""
+import contextlib
+import io
+import uuid
+
+import numpy as np
+
+from sparkeras.driver import model_spec, stage
+from sparkeras.driver.session import task_threads
+from sparkeras.errors import ModelSpecError
+from sparkeras.executor import inference
+
+
+@contextlib.contextmanager
+def broadcast_model(sc, model, custom_objects=None, threads=None):
+    """A ModelHandle whose weights are broadcast for the duration of the block."""
+    weights = sc.broadcast(model.get_weights())
+    try:
+        yield model_handle(model, weights, custom_objects, task_threads(sc, threads))
+    finally:
+        weights.unpersist()
+
+
+def model_handle(model, weights, custom_objects=None, threads=1):
+    compiled = model_spec.compile_json(model) if getattr(model, "compiled", False) else ""
+    return inference.ModelHandle(uuid.uuid4().hex, weights, model_spec.model_json(model), compiled,
+                                 custom_objects, threads)
+
+
+def predict(model, source, workers, batch_size, custom_objects=None, threads=None):
+    """Predictions for every row of `source`, in order, as one numpy array."""
+    with broadcast_model(source.context, model, custom_objects, threads) as handle:
+        def work(blocks, partition, attempt):
+            parts = list(inference.predict_blocks(handle, blocks, batch_size))
+            buffer = io.BytesIO()
+            np.save(buffer, np.concatenate(parts) if parts else np.zeros((0, 0), np.float32), allow_pickle=False)
+            return buffer.getvalue()
+        parts = [np.load(io.BytesIO(p), allow_pickle=False) for p in stage.run(source, work, workers)]
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return np.zeros((0,) + tuple(model.outputs[0].shape[1:]), dtype=np.float32)
+    return np.concatenate(parts)
+
+
+def evaluate(model, source, workers, batch_size, sample, return_dict, custom_objects=None, threads=None):
+    """What `model.evaluate` returns over `source`: metric states are summed across
+    partitions, so the result equals Keras's on the same data. `sample` is one (x, y) row."""
+    model_spec.check_compiled(model)
+    with broadcast_model(source.context, model, custom_objects, threads) as handle:
+        def work(blocks, partition, attempt):
+            states = inference.evaluate_blocks(handle, blocks, batch_size)
+            return b"" if states is None else inference.states_to_bytes(states)
+        states = [inference.states_from_bytes(s) for s in stage.run(source, work, workers) if s]
+    if not states:
+        raise ModelSpecError("the evaluation data is empty")
+    return combine_metric_states(model, states, sample, return_dict)
+
+
+def combine_metric_states(model, states, sample, return_dict):
+    """Sums every partition's metric variables into the driver model's metrics and reads them."""
+    x0, y0 = sample
+    one = [np.asarray(a)[None] for a in x0] if isinstance(x0, (list, tuple)) else np.asarray(x0)[None]
+    model.test_step((one, np.asarray(y0)[None]))  # builds the compiled metrics if evaluate never ran here
+    metrics = model.metrics
+    for m in metrics:
+        m.reset_state()
+    for i, m in enumerate(metrics):
+        for j, v in enumerate(m.variables):
+            v.assign(np.sum([s[i][j] for s in states], axis=0).astype(v.dtype))
+    results = {k: float(np.asarray(v)) for k, v in model.get_metrics_result().items()}
+    for m in metrics:
+        m.reset_state()
+    if return_dict:
+        return results
+    values = list(results.values())
+    return values[0] if len(values) == 1 else values
+
+
+def predict_udf(spark, model, custom_objects=None, batch_size=1024):
+    """A pandas UDF (Arrow batches) computing the model's raw output as array<float>, one
+    argument per model input (flat arrays), with the model built once per Python worker."""
+    from pyspark.ml.functions import predict_batch_udf
+    from pyspark.sql.types import ArrayType, FloatType
+
+    sc = spark.sparkContext
+    handle = model_handle(model, sc.broadcast(model.get_weights()), custom_objects, 1)
+    shapes = model_spec.input_shapes(model)
+
+    def make_predict_fn():
+        def predict(*inputs):
+            xs = [np.asarray(v, dtype=np.float32).reshape((-1,) + shapes[i]) for i, v in enumerate(inputs)]
+            return inference.predict_array(handle, xs)
+        return inference.with_arity(predict, len(shapes))
+
+    return predict_batch_udf(make_predict_fn, return_type=ArrayType(FloatType()), batch_size=batch_size,
+                             input_tensor_shapes=[[int(np.prod(s))] for s in shapes])

@@ -1,0 +1,82 @@
+"""The JobConfig the driver sends the parameter server: model spec, mode, update rule
+and initial weights. One builder for the PySpark API and for the Scala stages."""
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from sparkeras.driver import model_spec
+from sparkeras.errors import ModelSpecError
+from sparkeras.wire import sparkeras_pb2 as wire
+from sparkeras.wire.codec import to_tensor
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    """How a model is trained, independent of the data: what SparkModel and KerasEstimator configure."""
+    mode: str = "asynchronous"
+    frequency: str = "epoch"
+    communication_window: int = 1
+    merge: str = "average"
+    max_frame_bytes: int = 1 << 30
+    threads_per_worker: int = None
+    custom_objects: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        model_spec.check_mode(self.mode, self.frequency)
+        if self.merge not in ("average", "sum"):
+            raise ModelSpecError(f"merge must be 'average' or 'sum'; got {self.merge!r}")
+        if int(self.communication_window) < 1:
+            raise ModelSpecError(f"communication_window must be at least 1; got {self.communication_window}")
+
+
+@dataclass(frozen=True)
+class FitArguments:
+    """The arguments of one fit, checked before any Spark work."""
+    epochs: int = 10
+    batch_size: int = 32
+    validation_split: float = 0.0
+    shuffle: bool = True
+    seed: int = None
+    verbose: int = 0
+
+    def __post_init__(self):
+        for name in ("epochs", "batch_size"):
+            if int(getattr(self, name)) < 1:
+                raise ModelSpecError(f"{name} must be at least 1; got {getattr(self, name)}")
+        if not 0.0 <= float(self.validation_split) < 1.0:
+            raise ModelSpecError(f"validation_split must be in [0, 1); got {self.validation_split}")
+
+
+def check_trainable(model, settings):
+    """Everything about the model that can be refused before Spark work."""
+    model_spec.check_compiled(model)
+    model_spec.server_rule(model, settings.frequency, settings.communication_window)
+
+
+def build(model, settings, num_workers, args):
+    """The JobConfig message for one fit of `model` with `num_workers` workers."""
+    rule, params = model_spec.server_rule(model, settings.frequency, settings.communication_window)
+    seed = args.seed if args.seed is not None else int.from_bytes(os.urandom(4), "little")
+    config = wire.JobConfig(
+        mode=settings.mode, frequency=settings.frequency, num_workers=int(num_workers), epochs=int(args.epochs),
+        batch_size=int(args.batch_size), validation_split=float(args.validation_split),
+        communication_window=int(settings.communication_window),
+        model_json=model_spec.model_json(model), compile_json=model_spec.compile_json(model),
+        optimizer_class=rule, shuffle=bool(args.shuffle),
+        delta_scale=1.0 / num_workers if settings.merge == "average" else 1.0, seed=int(seed))
+    for k, v in params.items():
+        config.optimizer_params[k] = v
+    for w in model_spec.trainable_and_rest(model):
+        to_tensor(np.asarray(w, dtype=np.float32), out=config.initial_weights.add())
+    config.trainable_sizes.extend(int(np.prod(v.shape)) for v in model.trainable_weights)
+    return config
+
+
+def assign_trainable(model, flat):
+    """Copies the server's flat trainable weights into the Keras model."""
+    offset = 0
+    for v in model.trainable_weights:
+        n = int(np.prod(v.shape))
+        v.assign(flat[offset:offset + n].reshape(v.shape))
+        offset += n

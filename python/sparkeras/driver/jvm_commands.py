@@ -1,0 +1,98 @@
+"""Driver-side Python helpers for the Scala stages (`python -m sparkeras.driver.jvm_commands`).
+
+The Scala driver has no Keras of its own; it runs these short processes next to it:
+
+  describe  read a .keras file, send its job configuration to the parameter server, print its shapes
+  inspect   print a .keras file's input shapes, output width and task
+  save      pull the trained weights into the .keras model and write it, print the History
+
+Each prints one line of JSON on standard output; a failure prints its traceback on
+standard error and exits 1.
+"""
+import argparse
+import json
+import os
+import sys
+import traceback
+
+from sparkeras.driver import job_config, model_spec
+from sparkeras.driver.job_config import FitArguments, TrainingSettings
+from sparkeras.wire import sparkeras_pb2 as wire
+from sparkeras.wire.codec import from_tensor
+from sparkeras.wire.connection import Connection, envelope
+
+
+def _load(path):
+    import keras  # the Scala stages hand over .keras files
+    return keras.models.load_model(path, compile=True)
+
+
+def _description(model):
+    return {"input_shapes": model_spec.input_shapes(model), "outputs": model_spec.output_width(model),
+            "task": model_spec.infer_task(model)}
+
+
+def describe(args):
+    model = _load(args.model)
+    if args.learning_rate is not None:
+        model.optimizer.learning_rate.assign(float(args.learning_rate))
+    settings = TrainingSettings(mode=args.mode, frequency=args.frequency)
+    job_config.check_trainable(model, settings)
+    fit = FitArguments(epochs=args.epochs, batch_size=args.batch_size, validation_split=args.validation_split,
+                       seed=args.seed)
+    with Connection(args.host, args.port) as conn:
+        conn.hello(args.token, wire.DRIVER)
+        conn.call(envelope(job_config=job_config.build(model, settings, args.workers, fit)))
+    print(json.dumps(_description(model)))
+
+
+def inspect(args):
+    print(json.dumps(_description(_load(args.model))))
+
+
+def save(args):
+    model = _load(args.model)
+    with Connection(args.host, args.port) as conn:
+        conn.hello(args.token, wire.DRIVER)
+        weights = conn.pull()
+        history = conn.history()
+    job_config.assign_trainable(model, from_tensor(weights.values))
+    model.save(args.out)
+    print(json.dumps({name: [row.values[name] for row in history.epochs if name in row.values]
+                      for name in history.names}))
+
+
+def main(argv=None):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    parser = argparse.ArgumentParser(prog="python -m sparkeras.driver.jvm_commands", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    server = argparse.ArgumentParser(add_help=False)
+    server.add_argument("--host", required=True)
+    server.add_argument("--port", type=int, required=True)
+    server.add_argument("--token", required=True)
+    d = sub.add_parser("describe", parents=[server])
+    d.add_argument("--model", required=True)
+    d.add_argument("--mode", default="asynchronous")
+    d.add_argument("--frequency", default="epoch")
+    d.add_argument("--workers", type=int, required=True)
+    d.add_argument("--epochs", type=int, default=10)
+    d.add_argument("--batch-size", type=int, default=32)
+    d.add_argument("--validation-split", type=float, default=0.0)
+    d.add_argument("--learning-rate", type=float, default=None)
+    d.add_argument("--seed", type=int, default=None)
+    i = sub.add_parser("inspect")
+    i.add_argument("--model", required=True)
+    s = sub.add_parser("save", parents=[server])
+    s.add_argument("--model", required=True)
+    s.add_argument("--out", required=True)
+    args = parser.parse_args(argv)
+    try:
+        {"describe": describe, "inspect": inspect, "save": save}[args.command](args)
+    except Exception:
+        traceback.print_exc(file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

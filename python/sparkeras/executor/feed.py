@@ -1,0 +1,199 @@
+"""A partition as it reaches a worker, streamed in bounded blocks, and kept for later
+epochs in a spill file on the executor's local disk.
+
+Every source (RDD rows, Arrow record batches, DataBatch frames from the JVM) becomes
+an iterator of blocks: (xs, y), xs a list of per-input float32 arrays and y the labels
+(None when predicting). No source is ever held whole in memory.
+"""
+import os
+import tempfile
+
+import numpy as np
+
+from sparkeras.errors import ModelSpecError
+from sparkeras.executor.arrays import labels
+from sparkeras.wire.codec import from_tensor
+
+BLOCK_ROWS = 4096
+# Rows held at once while shuffling an epoch: the larger, the closer to a full shuffle.
+SHUFFLE_BUFFER_BYTES = 64 << 20
+
+
+def blocks_from_rows(rows, with_labels=True, block_rows=BLOCK_ROWS):
+    """RDD rows, (features, label) pairs or bare features, in blocks. Features may be an
+    array or a tuple/list of arrays, one per model input."""
+    xs, ys = [], []
+    for row in rows:
+        if with_labels:
+            x, y = row
+            ys.append(y)
+        else:
+            x = row
+        xs.append(x)
+        if len(xs) == block_rows:
+            yield _stack(xs, ys if with_labels else None)
+            xs, ys = [], []
+    if xs:
+        yield _stack(xs, ys if with_labels else None)
+
+
+def _stack(xs, ys):
+    if isinstance(xs[0], (tuple, list)):
+        inputs = [np.stack([np.asarray(x[i], dtype=np.float32) for x in xs]) for i in range(len(xs[0]))]
+    else:
+        inputs = [np.stack([np.asarray(x, dtype=np.float32) for x in xs])]
+    return inputs, (None if ys is None else labels(np.stack([np.asarray(y) for y in ys])))
+
+
+def blocks_from_arrow(batches, shapes, with_labels=True):
+    """Arrow record batches of flat array columns f0..fk (and y) in blocks shaped for the model."""
+    import pyarrow as pa  # only DataFrame sources need it
+    for batch in batches:
+        if batch.num_rows == 0:
+            continue
+        xs = []
+        for i, shape in enumerate(shapes):
+            values = batch.column(f"f{i}").flatten().to_numpy(zero_copy_only=False)
+            xs.append(values.astype(np.float32, copy=False).reshape((batch.num_rows,) + tuple(shape)))
+        y = None
+        if with_labels:
+            column = batch.column("y")
+            if pa.types.is_list(column.type):
+                y = column.flatten().to_numpy(zero_copy_only=False).astype(np.float32).reshape(batch.num_rows, -1)
+            else:
+                y = labels(column.to_numpy(zero_copy_only=False))
+        yield xs, y
+
+
+def blocks_from_data_batches(batches, with_labels=True):
+    """DataBatch messages (raw tensor bytes sent by the JVM) as blocks."""
+    for batch in batches:
+        if not batch.features:
+            continue
+        xs = [np.array(from_tensor(t), dtype=np.float32) for t in batch.features]
+        yield xs, (labels(from_tensor(batch.labels)) if with_labels else None)
+
+
+def local_dir():
+    """The executor's scratch directory (Spark gives Python workers SPARK_LOCAL_DIRS)."""
+    for d in os.environ.get("SPARK_LOCAL_DIRS", "").split(","):
+        if d and os.path.isdir(d):
+            return d
+    return tempfile.gettempdir()
+
+
+class _Column:
+    """One array of the partition (an input, or the labels) as fixed-size rows in a file
+    that is unlinked as soon as it is open: it goes away with the process, killed or not."""
+
+    def __init__(self, directory, first):
+        self.dtype = first.dtype
+        self.row_shape = first.shape[1:]
+        self.row_bytes = int(np.prod(self.row_shape, dtype=np.int64)) * self.dtype.itemsize
+        self.file = tempfile.TemporaryFile(dir=directory, prefix="sparkeras-spill-")
+
+    def append(self, block, what):
+        if block.shape[1:] != self.row_shape:
+            raise ModelSpecError(f"{what} changes shape within the partition: {block.shape[1:]} after {self.row_shape}")
+        self.file.write(np.ascontiguousarray(block, dtype=self.dtype).data)
+
+    def read(self, start, stop):
+        out = np.empty((stop - start,) + self.row_shape, dtype=self.dtype)
+        self.file.seek(start * self.row_bytes)
+        view = memoryview(out).cast("B")
+        got = self.file.readinto(view)
+        if got != view.nbytes:
+            raise IOError(f"spill file ended early: {got} of {view.nbytes} bytes")
+        return out
+
+    def close(self):
+        self.file.close()
+
+
+class Spill:
+    """A partition streamed once from its source into local files, then read back in
+    bounded, shuffled windows every epoch. Memory use is one block while writing and
+    one shuffle window while reading, whatever the partition's size."""
+
+    def __init__(self, blocks, directory=None, buffer_bytes=SHUFFLE_BUFFER_BYTES):
+        directory = directory or local_dir()
+        self.inputs, self.labels, self.rows = None, None, 0
+        for xs, y in blocks:
+            if self.inputs is None:
+                self.inputs = [_Column(directory, x) for x in xs]
+                self.labels = None if y is None else _Column(directory, y)
+                self.first = ([x[:1].copy() for x in xs], None if y is None else y[:1].copy())
+            elif len(xs) != len(self.inputs):
+                raise ModelSpecError(f"rows of this partition feed {len(xs)} inputs after {len(self.inputs)}")
+            for i, (column, x) in enumerate(zip(self.inputs, xs)):
+                column.append(x, f"input {i}")
+            if self.labels is not None:
+                self.labels.append(np.asarray(y), "the label")
+            self.rows += len(xs[0])
+        for column in self.inputs or []:
+            column.file.flush()
+        if self.labels is not None:
+            self.labels.file.flush()
+        row_bytes = sum(c.row_bytes for c in self.inputs or []) + (self.labels.row_bytes if self.labels else 0)
+        self.window_rows = max(1, buffer_bytes // max(1, row_bytes))
+
+    def read(self, start, stop):
+        xs = [c.read(start, stop) for c in self.inputs]
+        return xs, (None if self.labels is None else self.labels.read(start, stop))
+
+    def blocks(self, start, stop, block_rows=BLOCK_ROWS):
+        """Rows [start, stop) in order, in blocks."""
+        for i in range(start, stop, block_rows):
+            yield self.read(i, min(stop, i + block_rows))
+
+    def batches(self, start, stop, batch_size, rng=None, steps=None):
+        """Mini-batches over rows [start, stop): one pass, shuffled when `rng` is given.
+
+        With `steps`, exactly that many full batches, passing over the rows again as
+        needed (synchronous workers with fewer rows wrap around). Shuffling permutes the
+        order of row chunks, then the rows of each window of chunks.
+        """
+        n = stop - start
+        if n <= 0:
+            return
+        chunk = max(batch_size, min(n, self.window_rows) // 4 or 1)
+        emitted = 0
+        carry = None
+        while True:
+            starts = np.arange(start, stop, chunk)
+            if rng is not None:
+                starts = rng.permutation(starts)
+            window_chunks = max(1, self.window_rows // chunk)
+            for w in range(0, len(starts), window_chunks):
+                parts = [self.read(s, min(stop, s + chunk)) for s in starts[w:w + window_chunks]]
+                xs = [np.concatenate([p[0][i] for p in parts]) for i in range(len(self.inputs))]
+                y = np.concatenate([p[1] for p in parts])
+                if rng is not None:
+                    order = rng.permutation(len(y))
+                    xs, y = [x[order] for x in xs], y[order]
+                if carry is not None:
+                    xs = [np.concatenate([c, x]) for c, x in zip(carry[0], xs)]
+                    y = np.concatenate([carry[1], y])
+                    carry = None
+                full = (len(y) // batch_size) * batch_size
+                for i in range(0, full, batch_size):
+                    yield [x[i:i + batch_size] for x in xs], y[i:i + batch_size]
+                    emitted += 1
+                    if steps is not None and emitted == steps:
+                        return
+                if full < len(y):
+                    carry = ([x[full:] for x in xs], y[full:])
+            if steps is None:
+                if carry is not None:
+                    yield carry
+                return
+
+    def close(self):
+        for column in (self.inputs or []) + ([self.labels] if self.labels is not None else []):
+            column.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -1,0 +1,79 @@
+"""Predictions and exact metric states for blocks of rows, with the model built once per
+worker process and its weights set once per job (keyed, so a broadcast is read once)."""
+import io
+
+import numpy as np
+
+from sparkeras.executor.arrays import model_input
+from sparkeras.executor.keras_model import get_model
+from sparkeras.executor.process import prepare_process
+
+
+class ModelHandle:
+    """A trained model as executors receive it: its JSON spec and weights (usually a
+    broadcast), with a key that names these weights."""
+
+    def __init__(self, weights_key, weights, model_json, compile_json="", custom_objects=None, threads=1):
+        self.weights_key, self.weights = weights_key, weights
+        self.model_json, self.compile_json = model_json, compile_json
+        self.custom_objects, self.threads = custom_objects, threads
+
+    def worker_model(self):
+        prepare_process(self.threads)
+        wm = get_model(self.model_json, self.compile_json, self.custom_objects)
+        weights = self.weights.value if hasattr(self.weights, "value") else self.weights
+        wm.set_weights(self.weights_key, weights)
+        return wm
+
+
+def predict_blocks(handle, blocks, batch_size):
+    """The model's outputs for each block, in order, computed `batch_size` rows at a time."""
+    wm = handle.worker_model()
+    for xs, _ in blocks:
+        n = len(xs[0])
+        for i in range(0, n, batch_size):
+            yield np.asarray(wm.predict_step(model_input([x[i:i + batch_size] for x in xs])))
+
+
+def predict_array(handle, xs):
+    """The model's outputs for one batch of per-input arrays, flattened per row."""
+    wm = handle.worker_model()
+    out = np.asarray(wm.predict_step(model_input(xs)), dtype=np.float32)
+    return out.reshape(len(out), -1)
+
+
+def evaluate_blocks(handle, blocks, batch_size):
+    """Every compiled metric's state after Keras's test_step over the blocks (additive
+    across partitions, so sums of them are exact), or None for no rows."""
+    wm = handle.worker_model()
+    built = False
+    for xs, y in blocks:
+        if not built:
+            wm.build(model_input([x[:1] for x in xs]), y[:1])
+            wm.reset_metrics()
+            built = True
+        for i in range(0, len(y), batch_size):
+            wm.test_step(model_input([x[i:i + batch_size] for x in xs]), y[i:i + batch_size])
+    return wm.metric_states() if built else None
+
+
+def states_to_bytes(states):
+    """Metric states as .npz bytes: numbers only, readable without unpickling anything."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **{f"{i}_{j}": v for i, metric in enumerate(states) for j, v in enumerate(metric)},
+             shape=np.array([len(m) for m in states]))
+    return buffer.getvalue()
+
+
+def states_from_bytes(payload):
+    with np.load(io.BytesIO(payload), allow_pickle=False) as data:
+        return [[data[f"{i}_{j}"] for j in range(int(n))] for i, n in enumerate(data["shape"])]
+
+
+def with_arity(fn, n):
+    """`fn(*args)` as a function of exactly n named parameters: predict_batch_udf maps one
+    input column to each parameter it sees in the signature."""
+    names = ", ".join(f"x{i}" for i in range(n))
+    namespace = {"fn": fn}
+    exec(f"def predict({names}):\n    return fn({names})", namespace)
+    return namespace["predict"]

@@ -1,0 +1,155 @@
+"""One worker's share of a training job: streams its partition to a local spill, joins
+the job on the parameter server, and trains every epoch through compiled TensorFlow
+steps, exchanging gradients or weight deltas as raw bytes. A failure is reported to
+the server, with the exception's type and message, before the task dies."""
+import builtins
+import resource
+import time
+import traceback
+
+import numpy as np
+
+from sparkeras.executor.arrays import constant, model_input
+from sparkeras.executor.feed import Spill
+from sparkeras.executor.keras_model import get_model
+from sparkeras.executor.process import prepare_process
+from sparkeras.wire import sparkeras_pb2 as wire
+from sparkeras.wire.codec import encode_push, from_tensor
+from sparkeras.wire.connection import Connection
+
+
+def describe_exception(error):
+    """The name a user knows an exception by: `ValueError`, `tensorflow...InvalidArgumentError`."""
+    cls = type(error)
+    if getattr(builtins, cls.__name__, None) is cls:
+        return cls.__name__
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+class TrainingTask:
+    """What every worker of one job needs: where the server is, and how to build the model."""
+
+    def __init__(self, host, port, token, job_id, threads, validation_split=0.0, custom_objects=None):
+        self.host, self.port, self.token, self.job_id = host, port, token, job_id
+        self.threads, self.validation_split, self.custom_objects = threads, validation_split, custom_objects
+
+    def run(self, blocks, partition=0, attempt=0):
+        """Trains on an iterator of blocks (see sparkeras.executor.feed); returns what it did."""
+        started = time.perf_counter()
+        prepare_process(self.threads)
+        with Connection(self.host, self.port) as conn:
+            conn.hello(self.token, wire.WORKER, partition, attempt)
+            try:
+                return self._train(conn, blocks, partition, started)
+            except Exception as e:
+                _report(conn, e, partition, attempt)
+                raise
+
+    def _train(self, conn, blocks, partition, started):
+        with Spill(blocks) as spill:
+            loaded = time.perf_counter()
+            # The validation rows are the last ones, as with Keras's validation_split.
+            n_val = int(spill.rows * self.validation_split)
+            n_train = spill.rows - n_val
+            welcome = conn.join(n_train)
+            if n_train == 0:
+                conn.done()
+                return {"partition": partition, "samples": 0}
+            cfg = welcome.config
+            wm = get_model(cfg.model_json, cfg.compile_json, self.custom_objects)
+            xs, y = spill.first
+            wm.build(model_input(xs), y)
+            wm.start_job(self.job_id, [from_tensor(t) for t in cfg.initial_weights])
+            base = np.array(from_tensor(welcome.weights), dtype=np.float32)
+            wm.assign_flat(base)
+            loop = _TrainingLoop(conn, wm, cfg, welcome, base)
+            ready = time.perf_counter()
+            loop.run(spill, n_train, seed=cfg.seed + 7919 * partition)
+            conn.done()
+        return {"partition": partition, "samples": n_train * cfg.epochs, "steps": loop.steps,
+                "seconds": {"load": loaded - started, "setup": ready - loaded, "train": time.perf_counter() - ready},
+                # this process's peak resident memory so far (Linux reports kB)
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def _report(conn, error, partition, attempt):
+    """Best effort: the connection itself may be what failed."""
+    failure = wire.WorkerFailure(exception_type=describe_exception(error), message=str(error)[:20000],
+                                 traceback=traceback.format_exc()[-20000:], partition=partition, attempt=attempt)
+    try:
+        conn.report_failure(failure)
+    except Exception:
+        pass
+
+
+class _TrainingLoop:
+    def __init__(self, conn, wm, cfg, welcome, base):
+        self.conn, self.wm, self.cfg = conn, wm, cfg
+        self.version = welcome.version
+        self.base = base
+        self.steps_per_epoch = welcome.steps_per_epoch
+        self.window = max(1, cfg.communication_window)
+        self.per_batch_gradients = cfg.frequency == "batch" and self.window == 1
+        self.steps = 0
+
+    def run(self, spill, n_train, seed):
+        import tensorflow as tf
+        cfg, wm = self.cfg, self.wm
+        bs = max(1, cfg.batch_size)
+        rng = np.random.default_rng(seed)
+        gradient_step = wm.step("assign_and_gradient") if self.per_batch_gradients else None
+        train_step = None if self.per_batch_gradients else wm.step("train_step")
+        for epoch in range(cfg.epochs):
+            wm.reset_metrics()
+            since_push = 0
+            # Synchronous workers all run the same number of steps; smaller partitions wrap around.
+            batches = spill.batches(0, n_train, bs, rng if cfg.shuffle else None, steps=self.steps_per_epoch or None)
+            for s, (xs, yb) in enumerate(batches):
+                xb = model_input(xs)
+                rows = len(yb)
+                if self.per_batch_gradients:
+                    # The pulled weights are assigned inside the next gradient step.
+                    grads = gradient_step(tf.constant(self.base), constant(xb), tf.constant(yb))
+                    self._exchange(wire.GRADIENT, grads.numpy(), rows)
+                else:
+                    train_step(constant(xb), tf.constant(yb))
+                    since_push += rows
+                    if cfg.frequency == "batch" and (s + 1) % self.window == 0:
+                        self._push_delta(since_push)
+                        since_push = 0
+                self.steps += 1
+            if cfg.frequency == "epoch" or since_push:
+                self._push_delta(since_push or n_train)
+            if self.per_batch_gradients:
+                wm.assign_flat(self.base)
+            self._report(epoch, n_train, spill)
+
+    def _push_delta(self, samples):
+        current = self.wm.read_flat().numpy()
+        self._exchange(wire.DELTA, current - self.base, samples)
+
+    def _exchange(self, kind, values, samples):
+        reply = self.conn.call_parts(encode_push(kind, self.version, samples, values)).weights
+        self.version = reply.version
+        self.base = from_tensor(reply.values)
+        if not self.per_batch_gradients:
+            self.wm.assign_flat(self.base)
+
+    def _report(self, epoch, n_train, spill):
+        env = wire.Envelope()
+        m = env.epoch_metrics
+        m.epoch = epoch
+        m.samples = n_train
+        for k, v in self.wm.metrics().items():
+            m.values[k] = v
+        n_val = spill.rows - n_train
+        if n_val:
+            self.wm.reset_metrics()
+            bs = max(1, self.cfg.batch_size)
+            for xs, y in spill.blocks(n_train, spill.rows, block_rows=bs):
+                self.wm.test_step(model_input(xs), y)
+            m.val_samples = n_val
+            for k, v in self.wm.metrics().items():
+                m.val_values[k] = v
+        self.conn.call(env)
+
