@@ -14,5 +14,6 @@ fi
 echo "setup: building the JVM jar with sbt" >&2
 build/sbt -warn pythonJar
 echo "setup: installing sparkeras and its dependencies into .venv" >&2
+rm -rf build/lib  # setuptools' staging copy would carry modules that no longer exist into the wheel
 .venv/bin/python -m pip install -q ".[test]"
-.venv/bin/python -c 'import sparkeras, sparkeras.jvm as j; print("setup: sparkeras", sparkeras.__version__, "with", j.bundled_jar().rsplit("/", 1)[-1])' >&2
+.venv/bin/python -c 'import sparkeras, sparkeras.driver.bridge as b; print("setup: sparkeras", sparkeras.__version__, "with", b.bundled_jar().rsplit("/", 1)[-1])' >&2

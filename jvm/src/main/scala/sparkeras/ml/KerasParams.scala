@@ -1,7 +1,7 @@
 package sparkeras.ml
 
 import org.apache.spark.ml.param._
-import org.apache.spark.ml.sparkeras.SharedKerasParams
+import org.apache.spark.ml.sparkeras.{SharedKerasParams, SharedSeedParam}
 
 /**
  * Params of the Scala Keras stages: Spark ML's shared column Params and sparkeras's own,
@@ -23,7 +23,7 @@ trait KerasParams extends SharedKerasParams {
   def featureColumns: Seq[String] = if (isSet(featuresCols)) $(featuresCols).toSeq else Seq($(featuresCol))
 }
 
-trait KerasTrainingParams extends KerasParams {
+trait KerasTrainingParams extends KerasParams with SharedSeedParam {
   final val modelFile = new Param[String](this, "modelFile", "a compiled Keras model saved as .keras, any Hadoop path")
   final val epochs = new IntParam(this, "epochs", "training epochs", ParamValidators.gtEq(1))
   final val batchSize = new IntParam(this, "batchSize", "mini-batch size per worker", ParamValidators.gtEq(1))

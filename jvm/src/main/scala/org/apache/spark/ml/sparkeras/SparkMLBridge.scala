@@ -12,7 +12,9 @@ import org.json4s.JObject
  * its Scala stages read and write exactly what Spark ML (and the Python stages) do.
  */
 trait SharedKerasParams extends HasFeaturesCol with HasLabelCol with HasPredictionCol with HasProbabilityCol
-  with HasSeed
+
+/** Spark's shared seed Param, for the estimators. */
+trait SharedSeedParam extends HasSeed
 
 object SparkMLBridge {
   /** Spark ML's metadata JSON under `path/metadata`, as DefaultParamsWriter writes it. */
