@@ -50,3 +50,16 @@ def mlp(inputs=64, hidden=64, classes=10, optimizer=None, loss="sparse_categoric
 @pytest.fixture
 def make_mlp():
     return mlp
+
+
+def run_job(script, *args, timeout=900):
+    """Runs tests/<script> in a fresh Python process (a fresh Spark application and fresh
+    workers) and returns the JSON it printed on its line starting with RESULT."""
+    import json
+    import subprocess
+    here = os.path.dirname(os.path.abspath(__file__))
+    out = subprocess.run([sys.executable, os.path.join(here, script)] + [str(a) for a in args], capture_output=True,
+                         text=True, timeout=timeout, env=dict(os.environ, PYSPARK_PYTHON=sys.executable))
+    assert out.returncode == 0, out.stderr[-3000:]
+    line = next(l for l in out.stdout.splitlines() if l.startswith("RESULT "))
+    return json.loads(line[len("RESULT "):])

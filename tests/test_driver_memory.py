@@ -1,19 +1,10 @@
 """Training streams each partition on the executors: the driver's memory does not grow
 with the number of rows."""
-import json
-import os
-import subprocess
-import sys
+from conftest import run_job
 
 
 def _run(rows, tmp_path):
-    here = os.path.dirname(os.path.abspath(__file__))
-    out = subprocess.run([sys.executable, os.path.join(here, "driver_memory_job.py"), str(rows),
-                          str(tmp_path / f"rows{rows}.parquet")], capture_output=True, text=True, timeout=900,
-                         env=dict(os.environ, PYSPARK_PYTHON=sys.executable))
-    assert out.returncode == 0, out.stderr[-3000:]
-    line = next(l for l in out.stdout.splitlines() if l.startswith("RESULT "))
-    return json.loads(line[len("RESULT "):])
+    return run_job("driver_memory_job.py", rows, tmp_path / f"rows{rows}.parquet")
 
 
 def test_driver_peak_rss_does_not_grow_with_rows(tmp_path):
