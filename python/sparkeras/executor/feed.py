@@ -16,7 +16,7 @@ from sparkeras.wire.codec import from_tensor
 
 BLOCK_ROWS = 4096
 # Rows held at once while shuffling an epoch: the larger, the closer to a full shuffle.
-SHUFFLE_BUFFER_BYTES = 64 << 20
+SHUFFLE_BUFFER_BYTES = 32 << 20
 
 
 def blocks_from_rows(rows, with_labels=True, block_rows=BLOCK_ROWS):
@@ -97,8 +97,12 @@ class _Column:
             raise ModelSpecError(f"{what} changes shape within the partition: {block.shape[1:]} after {self.row_shape}")
         self.file.write(np.ascontiguousarray(block, dtype=self.dtype).data)
 
-    def read(self, start, stop):
-        out = np.empty((stop - start,) + self.row_shape, dtype=self.dtype)
+    def read(self, start, stop, out=None):
+        """Rows [start, stop), into `out` (an array of at least that many rows) when given."""
+        if out is None:
+            out = np.empty((stop - start,) + self.row_shape, dtype=self.dtype)
+        else:
+            out = out[:stop - start]
         self.file.seek(start * self.row_bytes)
         view = memoryview(out).cast("B")
         got = self.file.readinto(view)
@@ -151,41 +155,51 @@ class Spill:
 
         With `steps`, exactly that many full batches, passing over the rows again as
         needed (synchronous workers with fewer rows wrap around). Shuffling permutes the
-        order of row chunks, then the rows of each window of chunks.
+        order of row chunks, then the rows of each window of chunks. Two window-sized
+        buffers per array are allocated once and reused.
         """
         n = stop - start
         if n <= 0:
             return
-        chunk = max(batch_size, min(n, self.window_rows) // 4 or 1)
-        emitted = 0
-        carry = None
+        columns = self.inputs + [self.labels]
+        window = min(n, self.window_rows)
+        chunk = max(1, min(window, max(batch_size, window // 4)))
+        chunks_per_window = max(1, window // chunk)
+        window = chunks_per_window * chunk
+        # The window, its shuffled copy, and room for a partial batch carried to the next window.
+        loaded = [np.empty((window + batch_size,) + c.row_shape, c.dtype) for c in columns]
+        shuffled = [np.empty_like(a) for a in loaded] if rng is not None else loaded
+        carried, emitted = 0, 0
         while True:
             starts = np.arange(start, stop, chunk)
             if rng is not None:
                 starts = rng.permutation(starts)
-            window_chunks = max(1, self.window_rows // chunk)
-            for w in range(0, len(starts), window_chunks):
-                parts = [self.read(s, min(stop, s + chunk)) for s in starts[w:w + window_chunks]]
-                xs = [np.concatenate([p[0][i] for p in parts]) for i in range(len(self.inputs))]
-                y = np.concatenate([p[1] for p in parts])
+            for w in range(0, len(starts), chunks_per_window):
+                # Unshuffled rows land right after the carried ones; shuffled rows are copied there.
+                base, fill = (0 if rng is not None else carried), 0
+                for s0 in starts[w:w + chunks_per_window]:
+                    s1 = min(stop, s0 + chunk)
+                    for c, buf in zip(columns, loaded):
+                        c.read(s0, s1, buf[base + fill:])
+                    fill += s1 - s0
                 if rng is not None:
-                    order = rng.permutation(len(y))
-                    xs, y = [x[order] for x in xs], y[order]
-                if carry is not None:
-                    xs = [np.concatenate([c, x]) for c, x in zip(carry[0], xs)]
-                    y = np.concatenate([carry[1], y])
-                    carry = None
-                full = (len(y) // batch_size) * batch_size
+                    order = rng.permutation(fill)
+                    for a, b in zip(loaded, shuffled):
+                        np.take(a[:fill], order, axis=0, out=b[carried:carried + fill])
+                total = carried + fill
+                full = (total // batch_size) * batch_size
                 for i in range(0, full, batch_size):
-                    yield [x[i:i + batch_size] for x in xs], y[i:i + batch_size]
+                    # copies: the buffers are overwritten by the next window
+                    yield [b[i:i + batch_size].copy() for b in shuffled[:-1]], shuffled[-1][i:i + batch_size].copy()
                     emitted += 1
                     if steps is not None and emitted == steps:
                         return
-                if full < len(y):
-                    carry = ([x[full:] for x in xs], y[full:])
+                carried = total - full
+                for b in shuffled:
+                    b[:carried] = b[full:total]
             if steps is None:
-                if carry is not None:
-                    yield carry
+                if carried:
+                    yield [b[:carried].copy() for b in shuffled[:-1]], shuffled[-1][:carried].copy()
                 return
 
     def close(self):
