@@ -86,7 +86,8 @@ class SparkModel:
                 "fit expects an RDD of (features, label) pairs, as made by sparkeras.utils.rdd_utils.to_simple_rdd; "
                 f"the first element is a {type(first).__name__}")
         model_spec.check_sample(model, first[0], first[1], where="the RDD")
-        history = engine.fit(model, stage.RowSource(rdd), self.settings, args, self.num_workers)
+        history = engine.fit(model, stage.RowSource(rdd, inputs=len(model.inputs)), self.settings, args,
+                             self.num_workers)
         self.training_histories.append(history.history)
         return history
 
@@ -95,7 +96,7 @@ class SparkModel:
         model = self._master_network
         batch_size = int(batch_size or self.batch_size or 32)
         if isinstance(data, RDD):
-            source = stage.RowSource(data, with_labels=False)
+            source = stage.RowSource(data, with_labels=False, inputs=len(model.inputs))
             workers = data.getNumPartitions()
         else:
             x = np.asarray(data, dtype=np.float32)
@@ -119,7 +120,7 @@ class SparkModel:
             sample = stage.first_row(x_test)
             if sample is None:
                 raise ModelSpecError("the evaluation data is empty")
-            source, workers = stage.RowSource(x_test), x_test.getNumPartitions()
+            source, workers = stage.RowSource(x_test, inputs=len(model.inputs)), x_test.getNumPartitions()
         else:
             x, y = np.asarray(x_test, dtype=np.float32), np.asarray(y_test)
             if len(x) != len(y):

@@ -18,10 +18,11 @@ _BARRIER_REFUSED = "Barrier execution mode does not allow"
 
 class RowSource:
     """An RDD of rows: (features, label) pairs, bare features, or (with blocks=True)
-    ready-made blocks ([per-input arrays], labels)."""
+    ready-made blocks ([per-input arrays], labels). For a model with several `inputs`,
+    features are a tuple of per-input arrays."""
 
-    def __init__(self, rdd, with_labels=True, blocks=False):
-        self.rdd, self.with_labels, self.blocks = rdd, with_labels, blocks
+    def __init__(self, rdd, with_labels=True, blocks=False, inputs=1):
+        self.rdd, self.with_labels, self.blocks, self.inputs = rdd, with_labels, blocks, inputs
 
     @property
     def context(self):
@@ -31,7 +32,7 @@ class RowSource:
         return self.rdd.getNumPartitions()
 
     def _with(self, rdd):
-        return RowSource(rdd, self.with_labels, self.blocks)
+        return RowSource(rdd, self.with_labels, self.blocks, self.inputs)
 
     def coalesce(self, n):
         return self._with(self.rdd.coalesce(n))
@@ -40,12 +41,12 @@ class RowSource:
         return self._with(self.rdd.repartition(n))
 
     def collect(self, work, barrier):
-        with_labels, blocks = self.with_labels, self.blocks
+        with_labels, blocks, inputs = self.with_labels, self.blocks, self.inputs
 
         def run(rows):
             from pyspark import TaskContext
             ctx = TaskContext.get()
-            source = iter(rows) if blocks else feed.blocks_from_rows(rows, with_labels)
+            source = iter(rows) if blocks else feed.blocks_from_rows(rows, with_labels, inputs)
             yield work(source, ctx.partitionId(), ctx.attemptNumber())
 
         rdd = self.rdd.barrier() if barrier else self.rdd

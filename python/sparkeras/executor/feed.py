@@ -19,9 +19,9 @@ BLOCK_ROWS = 4096
 SHUFFLE_BUFFER_BYTES = 32 << 20
 
 
-def blocks_from_rows(rows, with_labels=True, block_rows=BLOCK_ROWS):
-    """RDD rows, (features, label) pairs or bare features, in blocks. Features may be an
-    array or a tuple/list of arrays, one per model input."""
+def blocks_from_rows(rows, with_labels=True, inputs=1, block_rows=BLOCK_ROWS):
+    """RDD rows, (features, label) pairs or bare features, in blocks. A model with several
+    inputs takes features as a tuple/list of arrays, one per input."""
     xs, ys = [], []
     for row in rows:
         if with_labels:
@@ -31,15 +31,15 @@ def blocks_from_rows(rows, with_labels=True, block_rows=BLOCK_ROWS):
             x = row
         xs.append(x)
         if len(xs) == block_rows:
-            yield _stack(xs, ys if with_labels else None)
+            yield _stack(xs, ys if with_labels else None, inputs)
             xs, ys = [], []
     if xs:
-        yield _stack(xs, ys if with_labels else None)
+        yield _stack(xs, ys if with_labels else None, inputs)
 
 
-def _stack(xs, ys):
-    if isinstance(xs[0], (tuple, list)):
-        inputs = [np.stack([np.asarray(x[i], dtype=np.float32) for x in xs]) for i in range(len(xs[0]))]
+def _stack(xs, ys, n_inputs):
+    if n_inputs > 1:
+        inputs = [np.stack([np.asarray(x[i], dtype=np.float32) for x in xs]) for i in range(n_inputs)]
     else:
         inputs = [np.stack([np.asarray(x, dtype=np.float32) for x in xs])]
     return inputs, (None if ys is None else labels(np.stack([np.asarray(y) for y in ys])))
@@ -155,8 +155,8 @@ class Spill:
 
         With `steps`, exactly that many full batches, passing over the rows again as
         needed (synchronous workers with fewer rows wrap around). Shuffling permutes the
-        order of row chunks, then the rows of each window of chunks. Two window-sized
-        buffers per array are allocated once and reused.
+        order of row chunks, then the rows of each window of chunks; each batch gathers
+        its rows from the window, which is one buffer per array, allocated once.
         """
         n = stop - start
         if n <= 0:
@@ -165,41 +165,41 @@ class Spill:
         window = min(n, self.window_rows)
         chunk = max(1, min(window, max(batch_size, window // 4)))
         chunks_per_window = max(1, window // chunk)
-        window = chunks_per_window * chunk
-        # The window, its shuffled copy, and room for a partial batch carried to the next window.
-        loaded = [np.empty((window + batch_size,) + c.row_shape, c.dtype) for c in columns]
-        shuffled = [np.empty_like(a) for a in loaded] if rng is not None else loaded
-        carried, emitted = 0, 0
+        loaded = [np.empty((chunks_per_window * chunk,) + c.row_shape, c.dtype) for c in columns]
+        carry, emitted = None, 0
         while True:
             starts = np.arange(start, stop, chunk)
             if rng is not None:
                 starts = rng.permutation(starts)
             for w in range(0, len(starts), chunks_per_window):
-                # Unshuffled rows land right after the carried ones; shuffled rows are copied there.
-                base, fill = (0 if rng is not None else carried), 0
+                fill = 0
                 for s0 in starts[w:w + chunks_per_window]:
                     s1 = min(stop, s0 + chunk)
                     for c, buf in zip(columns, loaded):
-                        c.read(s0, s1, buf[base + fill:])
+                        c.read(s0, s1, buf[fill:])
                     fill += s1 - s0
-                if rng is not None:
-                    order = rng.permutation(fill)
-                    for a, b in zip(loaded, shuffled):
-                        np.take(a[:fill], order, axis=0, out=b[carried:carried + fill])
-                total = carried + fill
-                full = (total // batch_size) * batch_size
-                for i in range(0, full, batch_size):
-                    # copies: the buffers are overwritten by the next window
-                    yield [b[i:i + batch_size].copy() for b in shuffled[:-1]], shuffled[-1][i:i + batch_size].copy()
-                    emitted += 1
-                    if steps is not None and emitted == steps:
+                order = rng.permutation(fill) if rng is not None else np.arange(fill)
+                pos = 0
+                if carry is not None:  # the rows left over from the last window start this one's first batch
+                    pos = min(fill, batch_size - len(carry[-1]))
+                    carry = [np.concatenate([c, a[order[:pos]]]) for c, a in zip(carry, loaded)]
+                    if len(carry[-1]) < batch_size:
+                        continue
+                    yield carry[:-1], carry[-1]
+                    carry, emitted = None, emitted + 1
+                    if emitted == steps:
                         return
-                carried = total - full
-                for b in shuffled:
-                    b[:carried] = b[full:total]
+                while pos + batch_size <= fill:
+                    idx = order[pos:pos + batch_size]
+                    yield [a[idx] for a in loaded[:-1]], loaded[-1][idx]
+                    pos, emitted = pos + batch_size, emitted + 1
+                    if emitted == steps:
+                        return
+                if pos < fill:
+                    carry = [a[order[pos:fill]] for a in loaded]
             if steps is None:
-                if carried:
-                    yield [b[:carried].copy() for b in shuffled[:-1]], shuffled[-1][:carried].copy()
+                if carry is not None:
+                    yield carry[:-1], carry[-1]
                 return
 
     def close(self):
