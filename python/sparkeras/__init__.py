@@ -6,7 +6,7 @@ to run a task gets the executor layer only, never the driver's API.
 import importlib
 
 from sparkeras._version import __version__
-from sparkeras.errors import ModelSpecError, SparkerasError, TrainingFailed
+from sparkeras.errors import ModelSpecError, SparkerasError, TrainingFailed, UnsafeLoadRefused
 
 _LAZY = {
     "SparkModel": "sparkeras.spark_model",
@@ -19,7 +19,7 @@ _LAZY = {
     "register_udf": "sparkeras.ml.sql",
 }
 
-__all__ = sorted(_LAZY) + ["ModelSpecError", "SparkerasError", "TrainingFailed", "__version__"]
+__all__ = sorted(_LAZY) + ["ModelSpecError", "SparkerasError", "TrainingFailed", "UnsafeLoadRefused", "__version__"]
 
 
 def __getattr__(name):

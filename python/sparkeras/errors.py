@@ -28,5 +28,9 @@ class ServerError(SparkerasError, RuntimeError):
     """The parameter server refused a request; the message says why."""
 
 
+class UnsafeLoadRefused(SparkerasError, RuntimeError):
+    """A saved stage holds pickled code, and loading it was not explicitly allowed."""
+
+
 class JarVersionMismatch(SparkerasError, RuntimeError):
     """The jar on the driver's classpath is not the one this Python package was built with."""

@@ -7,9 +7,12 @@ import json
 import os
 import tempfile
 import time
+import warnings
 
 from pyspark.ml.util import DefaultParamsReader, MLReadable, MLReader, MLWritable, MLWriter
 from pyspark.sql import SparkSession
+
+from sparkeras.errors import UnsafeLoadRefused
 
 # Params whose values are Python objects: never written as metadata.
 PYTHON_OBJECT_PARAMS = ("model", "buildFn", "customObjects")
@@ -99,15 +102,26 @@ class _Writer(MLWriter):
         if model is not None:
             _write_blob(spark, path, "keras_model", keras_to_bytes(model))
         build_fn = self.instance._get(self.instance.buildFn) if hasattr(self.instance, "buildFn") else None
-        if build_fn is not None:
-            import cloudpickle  # only estimators built by a function store one
+        if build_fn is not None and self.optionMap.get("savebuildfn", "false").lower() == "true":
+            import cloudpickle  # only on request: loading it runs code, so it must be asked for twice
             _write_blob(spark, path, "build_fn", cloudpickle.dumps(build_fn))
+        elif build_fn is not None:
+            warnings.warn("the estimator's buildFn was not saved: a saved function is code that runs when the stage "
+                          "is loaded. Save it with estimator.write().option('saveBuildFn', 'true').save(path), and "
+                          "load it with KerasEstimator.load(path, allow_pickle=True)", stacklevel=2)
 
 
 class _Reader(MLReader):
-    def __init__(self, cls):
+    def __init__(self, cls, allow_pickle=False):
         super().__init__()
         self.cls = cls
+        self.allow_pickle = allow_pickle
+
+    def option(self, key, value):
+        """`option("allowPickle", "true")` lets a stored buildFn be unpickled (it runs code)."""
+        if key.lower() == "allowpickle":
+            self.allow_pickle = str(value).lower() == "true"
+        return self
 
     def load(self, path):
         spark = SparkSession.getActiveSession() or SparkSession.builder.getOrCreate()
@@ -127,7 +141,11 @@ class _Reader(MLReader):
                 instance._set(model=model)
         build_fn = _read_blob(spark, path, "build_fn") if instance.hasParam("buildFn") else None
         if build_fn is not None:
-            import cloudpickle  # only estimators built by a function store one
+            if not self.allow_pickle:
+                raise UnsafeLoadRefused(
+                    f"{path} holds a pickled buildFn: loading it would run the code inside. Load it only if you "
+                    f"trust who saved it, with {self.cls.__name__}.load(path, allow_pickle=True)")
+            import cloudpickle  # only with allow_pickle=True
             instance._set(buildFn=cloudpickle.loads(build_fn))
         return instance
 
@@ -141,3 +159,9 @@ class KerasReadWrite(MLReadable, MLWritable):
     @classmethod
     def read(cls):
         return _Reader(cls)
+
+    @classmethod
+    def load(cls, path, allow_pickle=False):
+        """Loads a saved stage. Only data is read unless `allow_pickle=True`, which also
+        unpickles a stored buildFn (running its code): use it only for directories you trust."""
+        return _Reader(cls, allow_pickle).load(path)

@@ -118,6 +118,52 @@ class ParameterServerSpec extends AnyFunSuite with BeforeAndAfterEach {
     assert(json.contains("custom layer exploded"))
   }
 
+  test("before authentication only a Hello-sized frame is read, and silent or trickling clients are dropped") {
+    coordinator.stop()
+    val server = new sparkeras.server.ParameterServer("127.0.0.1", Array.fill[Byte](32)(7), 1 << 30, authTimeoutMs = 1500L)
+    try {
+      val big = new TestClient(server.port)
+      big.rawWrite(Array[Byte](0x3f, 0, 0, 0)) // announces ~1 GB before any token
+      val r = big.readReply().get
+      assert(r.hasError && r.getError.getMessage.contains("exceeds the cap of 1024 bytes"), r)
+      val silent = new TestClient(server.port)
+      val trickle = new TestClient(server.port)
+      val started = System.nanoTime()
+      trickle.rawWrite(Array[Byte](0, 0))
+      Thread.sleep(800)
+      trickle.rawWrite(Array[Byte](0))
+      assert(silent.readReply().isEmpty, "a client that sends nothing is dropped")
+      assert(scala.util.Try(trickle.readReply()).toOption.flatten.isEmpty, "a client that trickles is dropped")
+      val waited = (System.nanoTime() - started) / 1e6
+      assert(waited < 5000, s"dropped after $waited ms")
+      val good = new TestClient(server.port)
+      assert(good.hello(Array.fill[Byte](32)(7), Role.DRIVER).hasAck, "the server still answers")
+      Thread.sleep(2000)
+      assert(good.call(Envelope.newBuilder().setPull(Pull.getDefaultInstance).build()).hasError,
+        "an authenticated connection outlives the deadline (no job yet: an error, not a closed socket)")
+    } finally server.stop()
+    coordinator = new Coordinator("127.0.0.1", 1 << 20)
+  }
+
+  test("pushes holding NaN or Inf, negative samples or another shape are refused and leave the weights intact") {
+    configure(TestClient.config("asynchronous", Array(1f, 2f)))
+    val c = new TestClient(coordinator.getPort)
+    c.hello(token, Role.WORKER)
+    val nan = c.push(Array(0f, Float.NaN))
+    assert(nan.hasError && nan.getError.getMessage.contains("NaN at index 1"), nan)
+    val inf = c.push(Array(Float.NegativeInfinity, 0f))
+    assert(inf.hasError && inf.getError.getMessage.contains("-Infinity at index 0"), inf)
+    val negative = c.call(Envelope.newBuilder().setPush(Push.newBuilder().setKind(PushKind.GRADIENT)
+      .setValues(TestClient.tensor(Array(1f, 1f))).setSamples(-5)).build())
+    assert(negative.hasError && negative.getError.getMessage.contains("samples must not be negative"), negative)
+    val reshaped = TestClient.tensor(Array(1f, 1f)).toBuilder.clearShape().addShape(1).addShape(2).build()
+    val wrongShape = c.call(Envelope.newBuilder().setPush(Push.newBuilder().setKind(PushKind.GRADIENT)
+      .setValues(reshaped).setSamples(1)).build())
+    assert(wrongShape.hasError && wrongShape.getError.getMessage.contains("must be flat, shape [2]"), wrongShape)
+    assert(c.pull().toSeq == Seq(1f, 2f))
+    assert(coordinator.progress().split(" ")(0) == "0", "no samples were counted")
+  }
+
   test("per-epoch metrics are averaged by row count into the history") {
     configure(TestClient.config("asynchronous", Array(0f)))
     val a = new TestClient(coordinator.getPort); a.hello(token, Role.WORKER)

@@ -19,18 +19,19 @@ final class MalformedFrameException(cause: Throwable)
  * it, so a message must be consumed before the next frame is read.
  */
 final class FrameReader(in: DataInputStream, cap: Int) {
-  private var buffer = new Array[Byte](64 * 1024)
+  // Grown on demand, so that a connection costs nothing until it sends a frame.
+  private var buffer = Array.emptyByteArray
 
-  /** The next envelope, or None when the peer closed the connection cleanly. */
-  def read(): Option[Envelope] = {
+  /** The next envelope (of at most `limit` bytes), or None when the peer closed the connection cleanly. */
+  def read(limit: Int = cap): Option[Envelope] = {
     val first = in.read()
     if (first < 0) return None
     val rest = try in.readUnsignedByte() << 16 | in.readUnsignedByte() << 8 | in.readUnsignedByte()
     catch { case _: EOFException => throw new IOException("connection closed inside a frame header") }
     val length = (first.toLong << 24) | rest
-    if (length > cap) throw new FrameTooLargeException(length, cap)
+    if (length > limit) throw new FrameTooLargeException(length, limit)
     val n = length.toInt
-    if (buffer.length < n) buffer = new Array[Byte](math.max(n, buffer.length * 2).min(cap))
+    if (buffer.length < n) buffer = new Array[Byte](math.max(n, buffer.length * 2).min(limit))
     in.readFully(buffer, 0, n)
     val coded = CodedInputStream.newInstance(buffer, 0, n)
     coded.enableAliasing(true)

@@ -18,7 +18,7 @@ import sparkeras.wire.Wire._
  * and report their failure (WorkerFailure) before they die.
  */
 final class ParameterServer(host: String, token: Array[Byte], maxFrameBytes: Int, helloTimeoutMs: Long = 600000L,
-    onFailure: WorkerFailure => Unit = _ => ()) {
+    onFailure: WorkerFailure => Unit = _ => (), authTimeoutMs: Long = ParameterServer.AuthTimeoutMs) {
   private val socket = new ServerSocket()
   socket.setReuseAddress(true)
   socket.bind(new InetSocketAddress(InetAddress.getByName(host), 0), 64)
@@ -32,6 +32,11 @@ final class ParameterServer(host: String, token: Array[Byte], maxFrameBytes: Int
   def job: Option[TrainingJob] = Option(jobRef.get())
   def error: String = lastError
 
+  // Closes connections that have not authenticated in time, however slowly they trickle bytes.
+  private val watchdog = java.util.concurrent.Executors.newSingleThreadScheduledExecutor { (r: Runnable) =>
+    val t = new Thread(r, s"sparkeras-ps-auth-deadline-$port"); t.setDaemon(true); t
+  }
+
   private val acceptor = new Thread(() => acceptLoop(), s"sparkeras-ps-accept-$port")
   acceptor.setDaemon(true)
   acceptor.start()
@@ -42,7 +47,10 @@ final class ParameterServer(host: String, token: Array[Byte], maxFrameBytes: Int
         val s = socket.accept()
         s.setTcpNoDelay(true)
         connections.add(s)
-        val t = new Thread(() => serve(s), s"sparkeras-ps-conn-${s.getPort}")
+        val authenticated = new java.util.concurrent.atomic.AtomicBoolean(false)
+        watchdog.schedule((() => if (!authenticated.get()) closeQuietly(s)): Runnable, authTimeoutMs,
+          java.util.concurrent.TimeUnit.MILLISECONDS)
+        val t = new Thread(() => serve(s, authenticated), s"sparkeras-ps-conn-${s.getPort}")
         t.setDaemon(true)
         t.start()
       } catch {
@@ -51,14 +59,18 @@ final class ParameterServer(host: String, token: Array[Byte], maxFrameBytes: Int
       }
     }
 
-  private def serve(s: Socket): Unit = {
+  private def closeQuietly(s: Socket): Unit = try s.close() catch { case _: IOException => () }
+
+  private def serve(s: Socket, authenticated: java.util.concurrent.atomic.AtomicBoolean): Unit = {
     val in = new DataInputStream(new BufferedInputStream(s.getInputStream, 256 * 1024))
     val out = new BufferedOutputStream(s.getOutputStream, 256 * 1024)
     val reader = new FrameReader(in, maxFrameBytes)
     var session: Session = null
     try {
-      reader.read() match {
+      // Before the token is checked, only a Hello-sized frame is read: nothing larger is allocated.
+      reader.read(ParameterServer.PreAuthFrameBytes) match {
         case Some(env) if env.hasHello && authentic(env.getHello.getToken.toByteArray) =>
+          authenticated.set(true)
           session = new Session(env.getHello, out)
           session.start()
           var open = true
@@ -153,7 +165,15 @@ final class ParameterServer(host: String, token: Array[Byte], maxFrameBytes: Int
   def stop(): Unit = {
     running = false
     job.foreach(_.abort("the parameter server was stopped"))
+    watchdog.shutdownNow()
     try socket.close() catch { case _: IOException => () }
     connections.forEach(s => try s.close() catch { case _: IOException => () })
   }
+}
+
+object ParameterServer {
+  /** The first frame (a Hello: token, role, partition, attempt) fits in this; a larger one is refused unread. */
+  val PreAuthFrameBytes: Int = 1024
+  /** A connection that has not sent a valid Hello by then is closed. */
+  val AuthTimeoutMs: Long = 10000L
 }

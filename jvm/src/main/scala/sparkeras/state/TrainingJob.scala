@@ -73,8 +73,16 @@ final class TrainingJob(val config: JobConfig) {
 
   /** Applies one push according to the mode; throws (leaving the weights intact) if it is malformed. */
   def push(p: Push, scratch: Array[Float], staging: Array[Byte]): Unit = {
+    require(p.getSamples >= 0, s"samples must not be negative, got ${p.getSamples}")
     Tensors.readFloats(p.getValues, scratch, staging, "pushed tensor")
+    val shape = p.getValues.getShapeList
+    require(shape.size == 1 && shape.get(0) == size,
+      s"the pushed tensor must be flat, shape [$size]; got ${shape.toString.replace(" ", "")}")
     val values = scratch
+    TrainingJob.firstNonFinite(values).foreach { i =>
+      throw new IllegalArgumentException(
+        s"the pushed tensor holds ${values(i)} at index $i; non-finite values are refused and the weights are unchanged")
+    }
     val (through, scale) = p.getKind match {
       case PushKind.GRADIENT => (rule, 1f)
       case PushKind.DELTA => (DeltaMerge, deltaScale)
@@ -117,6 +125,14 @@ final class TrainingJob(val config: JobConfig) {
 }
 
 object TrainingJob {
+  /** The index of the first NaN or infinite value, if any: one pass that sums v * 0 (NaN for those), then a search. */
+  def firstNonFinite(values: Array[Float]): Option[Int] = {
+    var probe = 0f
+    var i = 0
+    while (i < values.length) { probe += values(i) * 0f; i += 1 }
+    if (probe == 0f) None else Some(values.indexWhere(v => v.isNaN || v.isInfinite))
+  }
+
   val modes: Set[String] = Set("synchronous", "asynchronous", "hogwild")
 
   def validate(c: JobConfig): Unit = {
