@@ -166,6 +166,9 @@ def wire_timings(sc, rounds=2000):
     return ps, bare, len(payload)
 
 
+_ECHO = {}
+
+
 def echo_server(sc):
     """The bare TCP echo (bench/jvm/EchoServer.scala) in the driver JVM, from its own jar
     (built by `build/sbt benchEcho/package` when missing)."""
@@ -176,12 +179,14 @@ def echo_server(sc):
     if not jars:
         subprocess.run([os.path.join(root, "build", "sbt"), "-warn", "benchEcho/package"], cwd=root, check=True)
         jars = glob.glob(os.path.join(HERE, "jvm", "target", "scala-*", "sparkeras-bench-echo*.jar"))
-    jvm = sc._jvm
-    urls = sc._gateway.new_array(jvm.java.net.URL, 1)
-    urls[0] = jvm.java.io.File(jars[0]).toURI().toURL()
-    loader = jvm.java.net.URLClassLoader(urls, jvm.org.apache.spark.util.Utils.getContextOrSparkClassLoader())
-    cls = jvm.java.lang.Class.forName("sparkeras.bench.EchoServer", True, loader)
-    constructor = cls.getConstructors()[0]
+    # One class loader per run: py4j caches methods by name, so a second copy of the class breaks calls.
+    if "class" not in _ECHO:
+        jvm = sc._jvm
+        urls = sc._gateway.new_array(jvm.java.net.URL, 1)
+        urls[0] = jvm.java.io.File(jars[0]).toURI().toURL()
+        loader = jvm.java.net.URLClassLoader(urls, jvm.org.apache.spark.util.Utils.getContextOrSparkClassLoader())
+        _ECHO["class"] = jvm.java.lang.Class.forName("sparkeras.bench.EchoServer", True, loader)
+    constructor = _ECHO["class"].getConstructors()[0]
     return constructor.newInstance(bridge.object_array(sc, ["127.0.0.1"]))
 
 

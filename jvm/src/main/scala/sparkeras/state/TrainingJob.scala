@@ -125,12 +125,19 @@ final class TrainingJob(val config: JobConfig) {
 }
 
 object TrainingJob {
-  /** The index of the first NaN or infinite value, if any: one pass that sums v * 0 (NaN for those), then a search. */
+  /**
+   * The index of the first NaN or infinite value, if any. The hot pass ORs integers (which
+   * the JIT vectorizes, unlike a float sum): an all-ones exponent, plus one in the exponent's
+   * lowest bit, carries into the sign bit.
+   */
   def firstNonFinite(values: Array[Float]): Option[Int] = {
-    var probe = 0f
+    var acc = 0
     var i = 0
-    while (i < values.length) { probe += values(i) * 0f; i += 1 }
-    if (probe == 0f) None else Some(values.indexWhere(v => v.isNaN || v.isInfinite))
+    while (i < values.length) {
+      acc |= (java.lang.Float.floatToRawIntBits(values(i)) & 0x7f800000) + 0x00800000
+      i += 1
+    }
+    if (acc >= 0) None else Some(values.indexWhere(v => v.isNaN || v.isInfinite))
   }
 
   val modes: Set[String] = Set("synchronous", "asynchronous", "hogwild")
