@@ -69,9 +69,26 @@ def test_synchronous_needs_no_more_workers_than_slots(sc, digits, make_mlp):
 
 def test_bad_numbers(sc, digits, make_mlp):
     rdd = to_simple_rdd(sc, digits[0][:20], digits[2][:20])
-    with pytest.raises(ModelSpecError, match="epochs must be at least 1"):
+    with pytest.raises(ModelSpecError, match="epochs must be a whole number of at least 1"):
         SparkModel(make_mlp()).fit(rdd, epochs=0)
     with pytest.raises(ModelSpecError, match=r"validation_split must be in \[0, 1\)"):
         SparkModel(make_mlp()).fit(rdd, epochs=1, validation_split=1.5)
     with pytest.raises(ModelSpecError, match="num_workers must be at least 1"):
         SparkModel(make_mlp(), num_workers=0)
+
+
+def test_epochs_and_batch_size_must_be_whole_positive_numbers(sc, digits, make_mlp):
+    rdd = to_simple_rdd(sc, digits[0][:20], digits[2][:20])
+    with pytest.raises(ModelSpecError, match="epochs must be a whole number of at least 1; got 2.7"):
+        SparkModel(make_mlp()).fit(rdd, epochs=2.7)
+    with pytest.raises(ModelSpecError, match="batch_size must be a whole number of at least 1; got 0"):
+        SparkModel(make_mlp()).fit(rdd, epochs=1, batch_size=0)
+
+
+def test_nan_in_the_features_fails_the_fit_naming_the_row(sc, digits, make_mlp):
+    from sparkeras import TrainingFailed
+    x = digits[0][:200].copy()
+    x[150, 5] = np.nan
+    rdd = to_simple_rdd(sc, x, digits[2][:200], 1)
+    with pytest.raises(TrainingFailed, match="ModelSpecError: NaN or infinity in the features at row 150"):
+        SparkModel(make_mlp(), num_workers=1).fit(rdd, epochs=1)

@@ -50,3 +50,15 @@ def test_rows_become_blocks_for_one_or_several_inputs():
     [(xs, y)] = list(blocks_from_rows(rows, inputs=2))
     assert [a.shape for a in xs] == [(5, 2), (5, 5)] and y.dtype == np.float32
     assert [len(y) for _, y in blocks_from_rows(rows * 3, inputs=2, block_rows=4)] == [4, 4, 4, 3]
+
+
+def test_a_nan_or_infinite_value_is_refused_with_its_row():
+    from sparkeras import ModelSpecError
+    x = np.ones((300, 4), np.float32)
+    x[257, 2] = np.nan
+    with pytest.raises(ModelSpecError, match="NaN or infinity in the features at row 257 of this partition"):
+        Spill(iter([([x[:200]], np.zeros(200)), ([x[200:]], np.zeros(100))]))
+    y = np.zeros(300, np.float32)
+    y[3] = np.inf
+    with pytest.raises(ModelSpecError, match="NaN or infinity in the label at row 3"):
+        Spill(iter([([np.ones((300, 4), np.float32)], y)]))

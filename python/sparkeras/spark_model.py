@@ -74,7 +74,7 @@ class SparkModel:
         """Trains on an RDD of (features, label) pairs; returns a Keras-style History and
         leaves the trained weights in the Keras model."""
         model = self._master_network
-        args = FitArguments(epochs=epochs, batch_size=int(batch_size or self.batch_size),
+        args = FitArguments(epochs=epochs, batch_size=self.batch_size if batch_size is None else batch_size,
                             validation_split=validation_split, shuffle=shuffle, seed=seed, verbose=verbose)
         model_spec.check_compiled(model)
         model_spec.server_rule(model, self.frequency, self.communication_window)

@@ -42,8 +42,9 @@ class FitArguments:
 
     def __post_init__(self):
         for name in ("epochs", "batch_size"):
-            if int(getattr(self, name)) < 1:
-                raise ModelSpecError(f"{name} must be at least 1; got {getattr(self, name)}")
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ModelSpecError(f"{name} must be a whole number of at least 1; got {value!r}")
         if not 0.0 <= float(self.validation_split) < 1.0:
             raise ModelSpecError(f"validation_split must be in [0, 1); got {self.validation_split}")
 

@@ -92,9 +92,14 @@ class _Column:
         self.row_bytes = int(np.prod(self.row_shape, dtype=np.int64)) * self.dtype.itemsize
         self.file = tempfile.TemporaryFile(dir=directory, prefix="sparkeras-spill-")
 
-    def append(self, block, what):
+    def append(self, block, what, first_row):
         if block.shape[1:] != self.row_shape:
             raise ModelSpecError(f"{what} changes shape within the partition: {block.shape[1:]} after {self.row_shape}")
+        if block.dtype.kind == "f" and not np.isfinite(block).all():
+            bad = int(np.argmin(np.isfinite(block.reshape(len(block), -1)).all(axis=1)))
+            raise ModelSpecError(
+                f"NaN or infinity in {what} at row {first_row + bad} of this partition (the rows read by this "
+                "worker, counted from 0); Keras would train the model to NaN. Drop or fill those rows first")
         self.file.write(np.ascontiguousarray(block, dtype=self.dtype).data)
 
     def read(self, start, stop, out=None):
@@ -130,9 +135,9 @@ class Spill:
             elif len(xs) != len(self.inputs):
                 raise ModelSpecError(f"rows of this partition feed {len(xs)} inputs after {len(self.inputs)}")
             for i, (column, x) in enumerate(zip(self.inputs, xs)):
-                column.append(x, f"input {i}")
+                column.append(x, f"the features of input {i}" if len(xs) > 1 else "the features", self.rows)
             if self.labels is not None:
-                self.labels.append(np.asarray(y), "the label")
+                self.labels.append(np.asarray(y), "the label", self.rows)
             self.rows += len(xs[0])
         for column in self.inputs or []:
             column.file.flush()
