@@ -120,7 +120,11 @@ lazy val root = (project in file("."))
     licenses := Seq("Apache-2.0" -> url("https://www.apache.org/licenses/LICENSE-2.0")),
     description := "Distributed training and inference of Keras models on Apache Spark",
     Test / fork := true,
-    Test / javaOptions ++= Seq("-Xmx2g"),
+    // Spark's own launcher opens these modules (Kryo, unsafe buffers); the forked test JVM must too.
+    Test / javaOptions ++= Seq("-Xmx2g", "-XX:+IgnoreUnrecognizedVMOptions") ++
+      Seq("java.lang", "java.lang.invoke", "java.lang.reflect", "java.io", "java.net", "java.nio", "java.util",
+        "java.util.concurrent", "java.util.concurrent.atomic", "jdk.internal.ref", "sun.nio.ch", "sun.nio.cs",
+        "sun.security.action", "sun.util.calendar").map(p => s"--add-opens=java.base/$p=ALL-UNNAMED"),
     Test / parallelExecution := false,
     assembly / assemblyOption ~= { _.withIncludeScala(false) },
     assembly / assemblyJarName := s"sparkeras-spark4_2.13-${version.value}.jar",

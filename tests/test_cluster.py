@@ -1,4 +1,5 @@
 """Training through a real standalone cluster: a master and two workers on 127.0.0.1."""
+import json
 import os
 import socket
 import subprocess
@@ -70,3 +71,17 @@ def test_training_on_a_standalone_cluster(standalone, mode, frequency):
     fields = dict(kv.split("=") for kv in line.split()[1:])
     assert int(fields["executors"]) == 2, line
     assert float(fields["accuracy"]) >= 0.93, line
+
+
+def test_a_killed_executor_applies_no_step_twice(standalone):
+    """Kills the executor JVM that runs a worker (SIGKILL) mid-training; the standalone
+    master starts a new executor and Spark retries the task, or the barrier stage."""
+    from test_faults import check_exactly_once
+    master, env, logs = standalone
+    here = os.path.dirname(os.path.abspath(__file__))
+    job = subprocess.run([sys.executable, os.path.join(here, "fault_job.py"), master, "executor",
+                          "synchronous/batch", "asynchronous/batch", "hogwild/batch"],
+                         env=dict(env, PYTHONPATH=here), capture_output=True, text=True, timeout=900, cwd=here)
+    assert job.returncode == 0, job.stderr[-4000:]
+    line = next(l for l in job.stdout.splitlines() if l.startswith("RESULT "))
+    check_exactly_once(json.loads(line[len("RESULT "):]))

@@ -70,12 +70,20 @@ class SparkModel:
             "merge": self.merge, "parameter_server_mode": self.parameter_server_mode,
         }
 
-    def fit(self, rdd, epochs=10, batch_size=None, verbose=0, validation_split=0.0, shuffle=True, seed=None, **kwargs):
+    def fit(self, rdd, epochs=10, batch_size=None, verbose=0, validation_split=0.0, shuffle=True, seed=None,
+            checkpoint_dir=None, checkpoint_every=1, keep_checkpoints=3, resume=None, **kwargs):
         """Trains on an RDD of (features, label) pairs; returns a Keras-style History and
-        leaves the trained weights in the Keras model."""
+        leaves the trained weights in the Keras model.
+
+        With `checkpoint_dir` (any Hadoop URI), the driver JVM writes the job's state there
+        every `checkpoint_every` epochs, keeping the last `keep_checkpoints`; a fit given a
+        directory that holds a checkpoint of the same job resumes from it (`resume=False`
+        starts afresh)."""
         model = self._master_network
         args = FitArguments(epochs=epochs, batch_size=self.batch_size if batch_size is None else batch_size,
-                            validation_split=validation_split, shuffle=shuffle, seed=seed, verbose=verbose)
+                            validation_split=validation_split, shuffle=shuffle, seed=seed, verbose=verbose,
+                            checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every,
+                            keep_checkpoints=keep_checkpoints, resume=resume)
         model_spec.check_compiled(model)
         model_spec.server_rule(model, self.frequency, self.communication_window)
         first = stage.first_row(rdd)

@@ -9,7 +9,7 @@ import sys
 import time
 import uuid
 
-from sparkeras.driver import bridge, failures, job_config, stage
+from sparkeras.driver import bridge, checkpoints, failures, job_config, stage
 from sparkeras.driver.history import History
 from sparkeras.driver.progress import Progress
 from sparkeras.driver.session import task_threads
@@ -17,6 +17,33 @@ from sparkeras.executor.training import TrainingTask
 from sparkeras.wire import sparkeras_pb2 as wire
 from sparkeras.wire.codec import from_tensor
 from sparkeras.wire.connection import Connection, envelope
+
+# The coordinators of the fits running in this driver, by job id (see running_jobs).
+_running = {}
+
+
+def running_jobs():
+    """What the fits running in this driver are doing now, for monitoring from another
+    thread: per job, the samples the server has applied, epochs recorded, pushes, workers
+    lost so far (Spark retries their tasks) and the connected workers' partition, attempt
+    and process id."""
+    jobs = []
+    for job_id, coordinator in list(_running.items()):
+        try:
+            counters = _counters(coordinator)
+            workers = json.loads(coordinator.workers())
+        except Exception:  # the job ended meanwhile
+            continue
+        jobs.append(dict(counters, job_id=job_id, workers=workers, host=coordinator.getHost(),
+                         port=coordinator.getPort(), refused_connections=coordinator.refusedConnections(),
+                         connection_cap=coordinator.connectionCap()))
+    return jobs
+
+
+def _counters(coordinator):
+    samples, epochs, pushes, _loss, rounds, _mean, _max, lost = coordinator.progress().split(" ")
+    return {"applied_samples": int(samples), "epochs_recorded": int(epochs), "pushes": int(pushes),
+            "rounds": int(rounds), "lost_workers": int(lost)}
 
 
 def fit(model, source, settings, args, num_workers=None):
@@ -32,7 +59,9 @@ def fit(model, source, settings, args, num_workers=None):
         host, port, token = coordinator.getHost(), coordinator.getPort(), coordinator.getToken()
         with Connection(host, port) as driver:
             driver.hello(token, wire.DRIVER)
+            args, resume = checkpoints.seed_for_resume(coordinator, args)
             driver.call(envelope(job_config=job_config.build(model, settings, workers, args)))
+            initial_epoch = checkpoints.start(coordinator, args, resume)
             task = TrainingTask(host, port, token, job_id, task_threads(sc, settings.threads_per_worker),
                                 float(args.validation_split), settings.custom_objects)
 
@@ -40,14 +69,19 @@ def fit(model, source, settings, args, num_workers=None):
                 return json.dumps(task.run(blocks, partition, attempt)).encode()
 
             started = time.time()
+            _running[job_id] = coordinator
             with Progress(coordinator, args.epochs, workers, args.verbose):
                 try:
                     results = [json.loads(r) for r in stage.run(source, work, workers, barrier, tag)]
                 except Exception as e:
                     raise failures.training_failed(coordinator, e) from e
+                finally:
+                    _running.pop(job_id, None)
             elapsed = time.time() - started
             weights = driver.pull()
             history = driver.history()
+            counters = _counters(coordinator)
+            checkpoints.report_failure(coordinator)
         job_config.assign_trainable(model, from_tensor(weights.values))
     finally:
         coordinator.stop()
@@ -55,6 +89,9 @@ def fit(model, source, settings, args, num_workers=None):
     result = History.from_wire(history, {
         "epochs": args.epochs, "batch_size": args.batch_size, "num_workers": workers, "mode": settings.mode,
         "frequency": settings.frequency, "seconds": elapsed,
+        "applied_samples": counters["applied_samples"], "lost_workers": counters["lost_workers"],
+        "resumed_after_pushes": [r.get("resumed_after_pushes", 0) for r in results],
+        "initial_epoch": initial_epoch, "checkpoint": coordinator.checkpointWritten(),
         "worker_steps": [r.get("steps", 0) for r in results],
         "worker_samples": [r.get("samples", 0) for r in results],
         "worker_seconds": [r.get("seconds", {}) for r in results],

@@ -39,9 +39,13 @@ class FitArguments:
     shuffle: bool = True
     seed: int = None
     verbose: int = 0
+    checkpoint_dir: str = None
+    checkpoint_every: int = 1
+    keep_checkpoints: int = 3
+    resume: bool = None  # None: resume when checkpoint_dir holds a checkpoint
 
     def __post_init__(self):
-        for name in ("epochs", "batch_size"):
+        for name in ("epochs", "batch_size", "checkpoint_every", "keep_checkpoints"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise ModelSpecError(f"{name} must be a whole number of at least 1; got {value!r}")

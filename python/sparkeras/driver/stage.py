@@ -49,8 +49,11 @@ class RowSource:
             source = iter(rows) if blocks else feed.blocks_from_rows(rows, with_labels, inputs)
             yield work(source, ctx.partitionId(), ctx.attemptNumber())
 
-        rdd = self.rdd.barrier() if barrier else self.rdd
-        return rdd.mapPartitions(run).collect()
+        if not barrier:
+            return self.rdd.mapPartitions(run).collect()
+        # A shuffle after the barrier stage makes it a map stage, which Spark retries as a
+        # whole when a task is lost (a failed barrier result stage is aborted instead).
+        return self.rdd.barrier().mapPartitions(run).repartition(1).collect()
 
 
 class FrameSource:
@@ -83,7 +86,9 @@ class FrameSource:
             result = work(feed.blocks_from_arrow(batches, shapes, with_labels), ctx.partitionId(), ctx.attemptNumber())
             yield pa.RecordBatch.from_pylist([{"result": result}])
 
-        rows = self.frame.mapInArrow(run, "result binary", barrier=barrier).collect()
+        results = self.frame.mapInArrow(run, "result binary", barrier=barrier)
+        # As for RowSource: a barrier map stage is retried by Spark; a barrier result stage is not.
+        rows = (results.repartition(1) if barrier else results).collect()
         return [bytes(r["result"]) for r in rows]
 
 

@@ -37,8 +37,7 @@ class TrainingTask:
         """Trains on an iterator of blocks (see sparkeras.executor.feed); returns what it did."""
         started = time.perf_counter()
         prepare_process(self.threads)
-        with Connection(self.host, self.port) as conn:
-            conn.hello(self.token, wire.WORKER, partition, attempt)
+        with Connection.open(self.host, self.port, self.token, wire.WORKER, partition, attempt) as conn:
             try:
                 return self._train(conn, blocks, partition, started)
             except Exception as e:
@@ -64,9 +63,10 @@ class TrainingTask:
             wm.assign_flat(base)
             loop = _TrainingLoop(conn, wm, cfg, welcome, base)
             ready = time.perf_counter()
-            loop.run(spill, n_train, seed=cfg.seed + 7919 * partition)
+            loop.run(spill, n_train, seed=(cfg.seed + 7919 * partition) % 2 ** 63)
             conn.done()
-        return {"partition": partition, "samples": n_train * cfg.epochs, "steps": loop.steps,
+        return {"partition": partition, "samples": loop.samples, "steps": loop.steps,
+                "resumed_after_pushes": welcome.resume_pushes,
                 "seconds": {"load": loaded - started, "setup": ready - loaded, "train": time.perf_counter() - ready},
                 # this process's peak resident memory so far (Linux reports kB)
                 "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
@@ -90,21 +90,37 @@ class _TrainingLoop:
         self.steps_per_epoch = welcome.steps_per_epoch
         self.window = max(1, cfg.communication_window)
         self.per_batch_gradients = cfg.frequency == "batch" and self.window == 1
-        self.steps = 0
+        self.resume_pushes = welcome.resume_pushes
+        self.steps = self.samples = 0
+
+    def resume_point(self, steps_per_epoch):
+        """(epoch, batch) to start from: an earlier attempt of this task had `resume_pushes`
+        of its pushes applied by the server, which covered everything before that point."""
+        if self.cfg.frequency == "epoch":
+            pushes_per_epoch, batches_per_push = 1, steps_per_epoch
+        else:  # every window of batches, and the rest of the epoch
+            batches_per_push = 1 if self.per_batch_gradients else self.window
+            pushes_per_epoch = -(-steps_per_epoch // batches_per_push)
+        epoch, pushed = divmod(self.resume_pushes, pushes_per_epoch)
+        return epoch, pushed * batches_per_push
 
     def run(self, spill, n_train, seed):
         import tensorflow as tf
         cfg, wm = self.cfg, self.wm
         bs = max(1, cfg.batch_size)
-        rng = np.random.default_rng(seed)
+        first_epoch, skip = self.resume_point(self.steps_per_epoch or -(-n_train // bs))
         gradient_step = wm.step("assign_and_gradient") if self.per_batch_gradients else None
         train_step = None if self.per_batch_gradients else wm.step("train_step")
-        for epoch in range(cfg.epochs):
+        for epoch in range(first_epoch, cfg.epochs):
+            # One generator per epoch, so that a retried attempt shuffles each epoch as the first did.
+            rng = np.random.default_rng([seed, epoch]) if cfg.shuffle else None
             wm.reset_metrics()
             since_push = 0
             # Synchronous workers all run the same number of steps; smaller partitions wrap around.
-            batches = spill.batches(0, n_train, bs, rng if cfg.shuffle else None, steps=self.steps_per_epoch or None)
+            batches = spill.batches(0, n_train, bs, rng, steps=self.steps_per_epoch or None)
             for s, (xs, yb) in enumerate(batches):
+                if epoch == first_epoch and s < skip:
+                    continue  # the server already holds this step's update
                 xb = model_input(xs)
                 rows = len(yb)
                 if self.per_batch_gradients:
@@ -118,6 +134,7 @@ class _TrainingLoop:
                         self._push_delta(since_push)
                         since_push = 0
                 self.steps += 1
+                self.samples += rows
             if cfg.frequency == "epoch" or since_push:
                 self._push_delta(since_push or n_train)
             if self.per_batch_gradients:

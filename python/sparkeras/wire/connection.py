@@ -1,7 +1,9 @@
 """Length-prefixed protobuf frames: a TCP connection to the parameter server, and the
 same frames over a byte stream (a worker started by the JVM talks over its stdin/stdout)."""
+import os
 import socket
 import struct
+import time
 
 from sparkeras.errors import ServerError
 from sparkeras.wire import sparkeras_pb2 as wire
@@ -61,6 +63,26 @@ class Connection:
         self._header = bytearray(4)
         self._buffer = bytearray(1 << 16)
 
+    @classmethod
+    def open(cls, host, port, token_hex, role, partition=0, attempt=0, patience=30.0):
+        """Connects and authenticates, trying again for `patience` seconds when the server
+        drops the connection before the Hello is answered (under a flood of unauthenticated
+        connections it drops the oldest waiting ones)."""
+        deadline, pause = time.monotonic() + patience, 0.05
+        while True:
+            conn = None
+            try:
+                conn = cls(host, port)
+                conn.hello(token_hex, role, partition, attempt)
+                return conn
+            except (ConnectionError, EOFError, socket.timeout) as e:
+                if conn is not None:
+                    conn.close()
+                if time.monotonic() + pause > deadline:
+                    raise ConnectionError(f"could not reach the parameter server at {host}:{port}: {e}") from e
+                time.sleep(pause)
+                pause = min(2.0, pause * 2)
+
     def hello(self, token_hex, role, partition=0, attempt=0):
         """Authenticates this connection; the first frame of every connection."""
         env = wire.Envelope()
@@ -68,6 +90,7 @@ class Connection:
         env.hello.role = role
         env.hello.partition = partition
         env.hello.attempt = attempt
+        env.hello.pid = os.getpid()
         return self.call(env)
 
     def join(self, num_samples):

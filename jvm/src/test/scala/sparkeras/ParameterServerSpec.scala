@@ -76,7 +76,7 @@ class ParameterServerSpec extends AnyFunSuite with BeforeAndAfterEach {
   test("asynchronous pushes apply the server-side rule and report staleness") {
     configure(TestClient.config("asynchronous", Array(1f, 1f), params = Map("learning_rate" -> 0.5)))
     val a = new TestClient(coordinator.getPort); val b = new TestClient(coordinator.getPort)
-    a.hello(token, Role.WORKER); b.hello(token, Role.WORKER)
+    a.hello(token, Role.WORKER, partition = 0); b.hello(token, Role.WORKER, partition = 1)
     val wa = a.join().getWelcome; b.join()
     assert(wa.getConfig.getMode == "asynchronous" && TestClient.floats(wa.getWeights).toSeq == Seq(1f, 1f))
     a.push(Array(1f, 1f), base = 0)
@@ -149,6 +149,7 @@ class ParameterServerSpec extends AnyFunSuite with BeforeAndAfterEach {
     configure(TestClient.config("asynchronous", Array(1f, 2f)))
     val c = new TestClient(coordinator.getPort)
     c.hello(token, Role.WORKER)
+    c.join(10)
     val nan = c.push(Array(0f, Float.NaN))
     assert(nan.hasError && nan.getError.getMessage.contains("NaN at index 1"), nan)
     val inf = c.push(Array(Float.NegativeInfinity, 0f))
@@ -169,7 +170,8 @@ class ParameterServerSpec extends AnyFunSuite with BeforeAndAfterEach {
     val a = new TestClient(coordinator.getPort); a.hello(token, Role.WORKER)
     a.call(Envelope.newBuilder().setEpochMetrics(EpochMetrics.newBuilder().setEpoch(0).setSamples(30).putValues("loss", 1.0)
       .setValSamples(10).putValValues("loss", 2.0)).build())
-    a.call(Envelope.newBuilder().setEpochMetrics(EpochMetrics.newBuilder().setEpoch(0).setSamples(10).putValues("loss", 3.0)).build())
+    val b = new TestClient(coordinator.getPort); b.hello(token, Role.WORKER, partition = 1)
+    b.call(Envelope.newBuilder().setEpochMetrics(EpochMetrics.newBuilder().setEpoch(0).setSamples(10).putValues("loss", 3.0)).build())
     val h = a.call(Envelope.newBuilder().setHistoryRequest(HistoryRequest.getDefaultInstance).build()).getHistory
     assert(h.getEpochsCount == 1 && h.getEpochs(0).getValuesMap.get("loss") == 1.5 && h.getEpochs(0).getValuesMap.get("val_loss") == 2.0)
   }

@@ -37,8 +37,8 @@ class ParameterStoreSpec extends AnyFunSuite {
     val store = new ParameterStore(Array(0f, 0f), DeltaMerge, locked = true)
     val agg = new SyncAggregator(store, 2)
     val results = new java.util.concurrent.ConcurrentLinkedQueue[(Long, Seq[Float])]()
-    val t1 = new Thread(() => { agg.contribute(Array(2f, 4f), DeltaMerge); results.add(store.version -> store.snapshot().toSeq) })
-    val t2 = new Thread(() => { agg.contribute(Array(4f, 8f), DeltaMerge); results.add(store.version -> store.snapshot().toSeq) })
+    val t1 = new Thread(() => { agg.contribute(Array(2f, 4f), DeltaMerge, 1, 0); results.add(store.version -> store.snapshot().toSeq) })
+    val t2 = new Thread(() => { agg.contribute(Array(4f, 8f), DeltaMerge, 1, 0); results.add(store.version -> store.snapshot().toSeq) })
     t1.start(); Thread.sleep(100)
     assert(store.version == 0, "the round must wait for the second worker")
     t2.start(); t1.join(5000); t2.join(5000)
@@ -49,8 +49,8 @@ class ParameterStoreSpec extends AnyFunSuite {
   test("a worker leaving completes a round the others are waiting on") {
     val store = new ParameterStore(Array(0f), DeltaMerge, locked = true)
     val agg = new SyncAggregator(store, 2)
-    val t = new Thread(() => agg.contribute(Array(2f), DeltaMerge))
-    t.start(); Thread.sleep(100); agg.leave(); t.join(5000)
+    val t = new Thread(() => agg.contribute(Array(2f), DeltaMerge, 1, 0))
+    t.start(); Thread.sleep(100); agg.leave(0); t.join(5000)
     assert(!t.isAlive && store.snapshot()(0) == 2f)
   }
 }

@@ -21,9 +21,9 @@ final class TestClient(port: Int) extends AutoCloseable {
 
   def rawWrite(bytes: Array[Byte]): Unit = { val d = new DataOutputStream(out); d.write(bytes); d.flush() }
 
-  def hello(token: Array[Byte], role: Role, partition: Int = 0): Envelope =
+  def hello(token: Array[Byte], role: Role, partition: Int = 0, attempt: Int = 0): Envelope =
     call(Envelope.newBuilder().setHello(Hello.newBuilder().setToken(ByteString.copyFrom(token)).setRole(role)
-      .setPartition(partition)).build())
+      .setPartition(partition).setAttempt(attempt)).build())
 
   def join(samples: Long = 0): Envelope = call(Envelope.newBuilder().setJoin(Join.newBuilder().setNumSamples(samples)).build())
 
@@ -31,9 +31,14 @@ final class TestClient(port: Int) extends AutoCloseable {
     call(Envelope.newBuilder().setWorkerFailure(WorkerFailure.newBuilder().setPartition(partition)
       .setExceptionType(kind).setMessage(message).setTraceback("Traceback ...")).build())
 
-  def push(values: Array[Float], kind: PushKind = PushKind.GRADIENT, want: Boolean = false, base: Long = 0): Envelope =
+  def push(values: Array[Float], kind: PushKind = PushKind.GRADIENT, want: Boolean = false, base: Long = 0,
+           samples: Long = 1): Envelope =
     call(Envelope.newBuilder().setPush(Push.newBuilder().setKind(kind).setValues(TestClient.tensor(values))
-      .setWantWeights(want).setBaseVersion(base).setSamples(1)).build())
+      .setWantWeights(want).setBaseVersion(base).setSamples(samples)).build())
+
+  def metrics(epoch: Int, samples: Long, loss: Double): Envelope =
+    call(Envelope.newBuilder().setEpochMetrics(EpochMetrics.newBuilder().setEpoch(epoch).setSamples(samples)
+      .putValues("loss", loss)).build())
 
   def pull(): Array[Float] = {
     val r = call(Envelope.newBuilder().setPull(Pull.getDefaultInstance).build())

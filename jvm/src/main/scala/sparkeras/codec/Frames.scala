@@ -44,7 +44,7 @@ object Frames {
   def write(out: OutputStream, envelope: Envelope): Unit = {
     val size = envelope.getSerializedSize
     out.write(Array[Byte]((size >>> 24).toByte, (size >>> 16).toByte, (size >>> 8).toByte, size.toByte))
-    val coded = CodedOutputStream.newInstance(out, 64 * 1024)
+    val coded = CodedOutputStream.newInstance(out, math.min(64 * 1024, math.max(size, 16)))
     envelope.writeTo(coded)
     coded.flush()
     out.flush()

@@ -49,6 +49,13 @@ object Tensors {
     copyToFloats(staging, 0, into)
   }
 
+  /** A FLOAT32 tensor's values as a new array. */
+  def toArray(t: Tensor, what: String): Array[Float] = {
+    val out = new Array[Float]((t.getData.size / 4).toInt)
+    floatView(t, out.length, what).get(out)
+    out
+  }
+
   def fromArray(values: Array[Float]): Tensor = {
     val bytes = new Array[Byte](values.length * 4)
     copyToBytes(values, bytes)

@@ -42,9 +42,11 @@ object StageLauncher {
 
   private def collect[T: ClassTag](rdd: RDD[org.apache.spark.sql.Row], barrier: Boolean,
       work: (Int, Int, Iterator[org.apache.spark.sql.Row]) => Iterator[T]): Array[T] =
+    // The shuffle after the barrier stage makes it a map stage, which Spark retries as a whole
+    // when a worker is lost (a failed barrier result stage is aborted); results are tiny.
     if (barrier) rdd.barrier().mapPartitions { rows =>
       val ctx = BarrierTaskContext.get(); work(ctx.partitionId(), ctx.attemptNumber(), rows)
-    }.collect()
+    }.repartition(1).collect()
     else rdd.mapPartitions { rows =>
       val ctx = TaskContext.get(); work(ctx.partitionId(), ctx.attemptNumber(), rows)
     }.collect()

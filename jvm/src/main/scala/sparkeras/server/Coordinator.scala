@@ -16,11 +16,17 @@ import sparkeras.wire.Wire.WorkerFailure
  * never through py4j. When a worker reports a failure, the Spark jobs tagged with
  * `jobTag` are cancelled at once, so the driver raises it within seconds.
  */
-final class Coordinator(host: String, maxFrameBytes: Int, sparkSecret: String, cancelJobs: () => Unit) {
-  def this(host: String, maxFrameBytes: Int) = this(host, maxFrameBytes, null, () => ())
+final class Coordinator(host: String, maxFrameBytes: Int, sparkSecret: String, cancelJobs: () => Unit,
+    limits: ParameterServer.Limits, hadoopConf: org.apache.hadoop.conf.Configuration) {
+  def this(host: String, maxFrameBytes: Int) =
+    this(host, maxFrameBytes, null, () => (), ParameterServer.Limits(), new org.apache.hadoop.conf.Configuration())
 
   private val token: Array[Byte] = Coordinator.newToken(Option(sparkSecret).filter(_.nonEmpty))
-  private val server = new ParameterServer(host, token, maxFrameBytes, onFailure = _ => cancelJobs())
+  private val server = new ParameterServer(host, token, maxFrameBytes, onFailure = _ => cancelJobs(), limits = limits)
+
+  /** Connections refused because a cap was reached, and the cap now. */
+  def refusedConnections: Long = server.refused
+  def connectionCap: Int = server.connectionCap
 
   def version: String = Version.current
   def getHost: String = server.boundHost
@@ -34,13 +40,59 @@ final class Coordinator(host: String, maxFrameBytes: Int, sparkSecret: String, c
   /** The first reported failure, if any. */
   def workerFailure: Option[WorkerFailure] = server.job.flatMap(_.failure)
 
-  /** "samples epochs pushes loss rounds mean_staleness max_staleness" for the driver's progress line. */
+  /** "samples epochs pushes loss rounds mean_staleness max_staleness lost_workers" for the driver's progress line. */
   def progress(): String = server.job match {
-    case None => "0 0 0 nan 0 0 0"
+    case None => "0 0 0 nan 0 0 0 0"
     case Some(j) =>
       val loss = j.history.latest("loss").map(_.toString).getOrElse("nan")
-      s"${j.samplesSeen.get} ${j.history.epochsRecorded} ${j.pushes.get} $loss ${j.rounds} ${j.meanStaleness} ${j.maxStaleness}"
+      s"${j.samplesSeen.get} ${j.history.epochsRecorded} ${j.pushes.get} $loss ${j.rounds} ${j.meanStaleness} ${j.maxStaleness} " +
+        s"${j.lostWorkers.get}"
   }
+
+  /** The workers connected now, as JSON: [{"partition", "attempt", "pid"}]. */
+  def workers(): String = JsonMethods.compact(JsonMethods.render(
+    server.connectedWorkers.sortBy(c => (c.partition, c.attempt)).map(c =>
+      ("partition" -> c.partition) ~ ("attempt" -> c.attempt) ~ ("pid" -> c.pid)).toList))
+
+  @volatile private var checkpointFailure: String = null
+  @volatile private var lastCheckpoint: String = null
+
+  /** The newest checkpoint in `dir` as JSON (epochs_done, seed, fingerprint), or null if there is none. */
+  def latestCheckpoint(dir: String): String =
+    new CheckpointStore(dir, 1, hadoopConf).latest().map(cp => JsonMethods.compact(JsonMethods.render(
+      ("epochs_done" -> cp.getEpochsDone) ~ ("seed" -> cp.getSeed) ~ ("fingerprint" -> cp.getFingerprint)))).orNull
+
+  /**
+   * Checkpoints the configured job into `dir` every `every` epochs, keeping `keep`; with
+   * `resume`, first restores the newest checkpoint there (it must come from the same job:
+   * the error lists what differs). Returns the epochs the resumed job has done (0 if none).
+   */
+  def useCheckpoints(dir: String, every: Int, keep: Int, resume: Boolean): Int = {
+    require(every >= 1, s"checkpoint_every must be at least 1 epoch, got $every")
+    val job = server.job.getOrElse(throw new IllegalStateException("send the job configuration first"))
+    val store = new CheckpointStore(dir, keep, hadoopConf)
+    val fingerprint = CheckpointStore.fingerprint(job.config)
+    val resumed = if (!resume) 0 else store.latest() match {
+      case None => 0
+      case Some(cp) =>
+        val diff = CheckpointStore.differences(cp.getFingerprint, fingerprint)
+        require(diff.isEmpty, s"the checkpoint in $dir (after ${cp.getEpochsDone} epochs) was written by a different " +
+          s"training job, so it cannot be resumed: ${diff.mkString("; ")}. Use another checkpoint_dir, or resume=False")
+        job.restore(cp)
+        cp.getEpochsDone
+    }
+    job.onEpochComplete = epochsDone => if (epochsDone % every == 0) {
+      try {
+        val cp = job.checkpoint(fingerprint, epochsDone).toBuilder.setSeed(job.config.getSeed).build()
+        lastCheckpoint = store.write(cp).toString
+      } catch { case e: Exception => checkpointFailure = s"checkpoint after epoch $epochsDone failed: $e" }
+    }
+    resumed
+  }
+
+  /** The last checkpoint written, and the last checkpoint failure (null if none). */
+  def checkpointWritten: String = lastCheckpoint
+  def checkpointError: String = checkpointFailure
 
   def stop(): Unit = server.stop()
 }
@@ -72,6 +124,11 @@ object Coordinator {
     val sc = org.apache.spark.SparkContext.getOrCreate()
     val host = conf.get("spark.driver.host", "127.0.0.1")
     val secret = if (conf.getBoolean("spark.authenticate", defaultValue = false)) env.securityManager.getSecretKey() else null
-    new Coordinator(host, maxFrameBytes, secret, () => if (jobTag != null && jobTag.nonEmpty) sc.cancelJobsWithTag(jobTag))
+    val limits = ParameterServer.Limits(
+      maxPending = conf.getInt("spark.sparkeras.server.maxPendingConnections", 64),
+      maxConnections = conf.getInt("spark.sparkeras.server.maxConnections", 0),
+      idleTimeoutMs = conf.getTimeAsMs("spark.sparkeras.server.idleTimeout", "1h"))
+    new Coordinator(host, maxFrameBytes, secret, () => if (jobTag != null && jobTag.nonEmpty) sc.cancelJobsWithTag(jobTag),
+      limits, sc.hadoopConfiguration)
   }
 }

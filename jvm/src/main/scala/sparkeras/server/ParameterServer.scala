@@ -7,7 +7,7 @@ import java.util.concurrent.ConcurrentHashMap
 import java.util.concurrent.atomic.AtomicReference
 
 import sparkeras.codec.{FrameReader, FrameTooLargeException, Frames, MalformedFrameException}
-import sparkeras.state.TrainingJob
+import sparkeras.state.{SupersededException, TrainingJob, WorkerClaim}
 import sparkeras.wire.Wire._
 
 /**
@@ -18,11 +18,18 @@ import sparkeras.wire.Wire._
  * and report their failure (WorkerFailure) before they die.
  */
 final class ParameterServer(host: String, token: Array[Byte], maxFrameBytes: Int, helloTimeoutMs: Long = 600000L,
-    onFailure: WorkerFailure => Unit = _ => (), authTimeoutMs: Long = ParameterServer.AuthTimeoutMs) {
+    onFailure: WorkerFailure => Unit = _ => (), authTimeoutMs: Long = ParameterServer.AuthTimeoutMs,
+    limits: ParameterServer.Limits = ParameterServer.Limits()) {
   private val socket = new ServerSocket()
   socket.setReuseAddress(true)
   socket.bind(new InetSocketAddress(InetAddress.getByName(host), 0), 64)
   private val connections = ConcurrentHashMap.newKeySet[Socket]()
+  // Connections waiting to authenticate, oldest first. A client with the token sends its Hello
+  // as soon as it connects, so when the queue is full the oldest is the likeliest to be idle.
+  private val pending = new java.util.concurrent.ConcurrentLinkedDeque[Socket]()
+  private val authenticatedCount = new java.util.concurrent.atomic.AtomicInteger(0)
+  private val refusedCount = new java.util.concurrent.atomic.AtomicLong(0)
+  private val workers = ConcurrentHashMap.newKeySet[WorkerClaim]()
   private val jobRef = new AtomicReference[TrainingJob](null)
   @volatile private var running = true
   @volatile private var lastError: String = ""
@@ -31,13 +38,23 @@ final class ParameterServer(host: String, token: Array[Byte], maxFrameBytes: Int
   def boundHost: String = socket.getInetAddress.getHostAddress
   def job: Option[TrainingJob] = Option(jobRef.get())
   def error: String = lastError
+  /** Connections refused because a cap was reached. */
+  def refused: Long = refusedCount.get()
+
+  /** Authenticated connections allowed at once: `limits.maxConnections`, or 16 + 4 per worker once the job is known. */
+  def connectionCap: Int =
+    if (limits.maxConnections > 0) limits.maxConnections
+    else 16 + 4 * job.map(_.config.getNumWorkers).getOrElse(0)
+
+  /** The workers connected now: partition, attempt and process id of each. */
+  def connectedWorkers: Seq[WorkerClaim] = workers.toArray(Array.empty[WorkerClaim]).toSeq
 
   // Closes connections that have not authenticated in time, however slowly they trickle bytes.
   private val watchdog = java.util.concurrent.Executors.newSingleThreadScheduledExecutor { (r: Runnable) =>
     val t = new Thread(r, s"sparkeras-ps-auth-deadline-$port"); t.setDaemon(true); t
   }
 
-  private val acceptor = new Thread(() => acceptLoop(), s"sparkeras-ps-accept-$port")
+  private val acceptor = new Thread(() => acceptLoop(), s"sparkeras-ps-$port-accept")
   acceptor.setDaemon(true)
   acceptor.start()
 
@@ -45,12 +62,21 @@ final class ParameterServer(host: String, token: Array[Byte], maxFrameBytes: Int
     while (running) {
       try {
         val s = socket.accept()
+        // Over the pending cap, the oldest unauthenticated connection makes room (its thread ends).
+        while (pending.size >= limits.maxPending) Option(pending.pollFirst()).foreach { old =>
+          refusedCount.incrementAndGet()
+          lastError = s"dropped an unauthenticated connection from ${old.getInetAddress.getHostAddress}: " +
+            s"${limits.maxPending} connections were waiting to authenticate"
+          try old.setSoLinger(true, 0) catch { case _: IOException => () }
+          closeQuietly(old)
+        }
         s.setTcpNoDelay(true)
         connections.add(s)
+        pending.addLast(s)
         val authenticated = new java.util.concurrent.atomic.AtomicBoolean(false)
         watchdog.schedule((() => if (!authenticated.get()) closeQuietly(s)): Runnable, authTimeoutMs,
           java.util.concurrent.TimeUnit.MILLISECONDS)
-        val t = new Thread(() => serve(s, authenticated), s"sparkeras-ps-conn-${s.getPort}")
+        val t = new Thread(() => serve(s, authenticated), s"sparkeras-ps-$port-conn-${s.getPort}")
         t.setDaemon(true)
         t.start()
       } catch {
@@ -62,16 +88,28 @@ final class ParameterServer(host: String, token: Array[Byte], maxFrameBytes: Int
   private def closeQuietly(s: Socket): Unit = try s.close() catch { case _: IOException => () }
 
   private def serve(s: Socket, authenticated: java.util.concurrent.atomic.AtomicBoolean): Unit = {
-    val in = new DataInputStream(new BufferedInputStream(s.getInputStream, 256 * 1024))
-    val out = new BufferedOutputStream(s.getOutputStream, 256 * 1024)
-    val reader = new FrameReader(in, maxFrameBytes)
+    // Before the token is checked, the stream is read unbuffered and only a Hello-sized frame
+    // is accepted: an unauthenticated connection costs a thread and about a kilobyte.
+    var out: java.io.OutputStream = s.getOutputStream
     var session: Session = null
+    var stillPending = true
     try {
-      // Before the token is checked, only a Hello-sized frame is read: nothing larger is allocated.
-      reader.read(ParameterServer.PreAuthFrameBytes) match {
+      new FrameReader(new DataInputStream(s.getInputStream), maxFrameBytes).read(ParameterServer.PreAuthFrameBytes) match {
+        case Some(env) if env.hasHello && authentic(env.getHello.getToken.toByteArray) &&
+            authenticatedCount.incrementAndGet() > connectionCap =>
+          authenticatedCount.decrementAndGet()
+          refusedCount.incrementAndGet()
+          refuse(out, s"connection refused: the job's cap of $connectionCap connections is reached " +
+            "(spark.sparkeras.server.maxConnections)")
         case Some(env) if env.hasHello && authentic(env.getHello.getToken.toByteArray) =>
           authenticated.set(true)
-          session = new Session(env.getHello, out)
+          pending.remove(s); stillPending = false
+          // Workers that stop sending are dropped after the idle timeout; the driver waits out the whole fit.
+          if (env.getHello.getRole != Role.DRIVER) s.setSoTimeout(math.min(Int.MaxValue.toLong, limits.idleTimeoutMs).toInt)
+          val buffered = new BufferedOutputStream(s.getOutputStream, 256 * 1024)
+          out = buffered
+          val reader = new FrameReader(new DataInputStream(new BufferedInputStream(s.getInputStream, 256 * 1024)), maxFrameBytes)
+          session = new Session(env.getHello, buffered)
           session.start()
           var open = true
           while (open && running) reader.read() match {
@@ -85,9 +123,12 @@ final class ParameterServer(host: String, token: Array[Byte], maxFrameBytes: Int
     } catch {
       case e: FrameTooLargeException => refuse(out, e.getMessage)
       case e: MalformedFrameException => refuse(out, e.getMessage)
+      case _: java.net.SocketTimeoutException =>
+        refuse(out, s"closing a connection idle for ${limits.idleTimeoutMs / 1000}s (spark.sparkeras.server.idleTimeout)")
       case _: IOException => ()
     } finally {
-      if (session != null) session.close()
+      if (stillPending) pending.remove(s)
+      if (session != null) { session.close(); authenticatedCount.decrementAndGet() }
       connections.remove(s)
       try s.close() catch { case _: IOException => () }
     }
@@ -95,7 +136,7 @@ final class ParameterServer(host: String, token: Array[Byte], maxFrameBytes: Int
 
   private def authentic(presented: Array[Byte]): Boolean = MessageDigest.isEqual(presented, token)
 
-  private def refuse(out: BufferedOutputStream, message: String): Unit = {
+  private def refuse(out: java.io.OutputStream, message: String): Unit = {
     lastError = message
     try Frames.write(out, Envelope.newBuilder().setError(Error.newBuilder().setMessage(message)).build())
     catch { case _: IOException => () }
@@ -108,8 +149,9 @@ final class ParameterServer(host: String, token: Array[Byte], maxFrameBytes: Int
     private var staging: Array[Byte] = Array.emptyByteArray
     private var finished = false
     private val isWorker = hello.getRole != Role.DRIVER
+    private val claim = new WorkerClaim(hello.getPartition, hello.getAttempt, hello.getPid)
 
-    def start(): Unit = reply(ack)
+    def start(): Unit = { if (isWorker) workers.add(claim); reply(ack) }
 
     def handle(env: Envelope): Boolean = {
       val j = jobRef.get()
@@ -119,36 +161,40 @@ final class ParameterServer(host: String, token: Array[Byte], maxFrameBytes: Int
           catch { case e: IllegalArgumentException => reply(error(s"invalid job configuration: ${e.getMessage}")) }
         case _ if j == null => reply(error("no training job is configured on this server yet"))
         case Envelope.BodyCase.JOIN if isWorker =>
-          try reply(Envelope.newBuilder().setWelcome(j.welcome(hello, env.getJoin, helloTimeoutMs)).build())
+          try reply(Envelope.newBuilder().setWelcome(j.welcome(claim, env.getJoin, helloTimeoutMs)).build())
           catch { case e: RuntimeException => reply(error(e.getMessage)) }
         case Envelope.BodyCase.WORKER_FAILURE =>
           val report = env.getWorkerFailure
-          lastError = s"partition ${report.getPartition} failed: ${report.getExceptionType}: ${report.getMessage}"
-          if (j.fail(report)) onFailure(report)
+          if (j.fail(report, claim)) {
+            lastError = s"partition ${report.getPartition} failed: ${report.getExceptionType}: ${report.getMessage}"
+            onFailure(report)
+          }
           reply(ack)
-        case Envelope.BodyCase.PUSH =>
+        case Envelope.BodyCase.PUSH if isWorker =>
           try {
             if (incoming.length != j.size) { incoming = new Array[Float](j.size); staging = new Array[Byte](j.size * 4) }
-            j.push(env.getPush, incoming, staging)
+            j.push(env.getPush, incoming, staging, claim)
             if (env.getPush.getWantWeights) replyWeights(j) else reply(ack)
           } catch {
             case e: IllegalArgumentException => reply(error(s"push refused: ${e.getMessage}"))
+            case e: SupersededException => reply(error(s"superseded: ${e.getMessage}"))
             case e: IllegalStateException => reply(error(e.getMessage))
           }
         case Envelope.BodyCase.PULL => replyWeights(j)
-        case Envelope.BodyCase.EPOCH_METRICS => j.history.record(env.getEpochMetrics); reply(ack)
+        case Envelope.BodyCase.EPOCH_METRICS if isWorker =>
+          j.recordMetrics(claim, env.getEpochMetrics)
+          reply(ack)
         case Envelope.BodyCase.HISTORY_REQUEST => reply(Envelope.newBuilder().setHistory(j.history.toProto).build())
-        case Envelope.BodyCase.DONE => if (isWorker) markFinished(j); reply(ack)
+        case Envelope.BodyCase.DONE => if (isWorker) { finished = true; j.workerFinished(claim) }; reply(ack)
         case other => reply(error(s"unexpected message ${other.name().toLowerCase} on this connection"))
       }
       true
     }
 
-    private def markFinished(j: TrainingJob): Unit = if (!finished) { finished = true; j.workerLeft() }
-
     def close(): Unit = if (isWorker) {
+      workers.remove(claim)
       val j = jobRef.get()
-      if (j != null) markFinished(j)
+      if (j != null && !finished) j.workerLost(claim)
     }
 
     private def replyWeights(j: TrainingJob): Unit = weightsReply.write(out, j.store)
@@ -172,6 +218,13 @@ final class ParameterServer(host: String, token: Array[Byte], maxFrameBytes: Int
 }
 
 object ParameterServer {
+  /**
+   * Connection limits. `maxPending`: connections waiting to authenticate; `maxConnections`:
+   * all connections of the job (0: 16 + 4 per worker); `idleTimeoutMs`: how long an
+   * authenticated worker connection may stay silent (a slow step or a long spill counts).
+   */
+  final case class Limits(maxPending: Int = 64, maxConnections: Int = 0, idleTimeoutMs: Long = 3600L * 1000)
+
   /** The first frame (a Hello: token, role, partition, attempt) fits in this; a larger one is refused unread. */
   val PreAuthFrameBytes: Int = 1024
   /** A connection that has not sent a valid Hello by then is closed. */

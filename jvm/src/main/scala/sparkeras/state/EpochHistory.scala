@@ -5,38 +5,47 @@ import scala.jdk.CollectionConverters._
 
 import sparkeras.wire.Wire.{EpochMetrics, History}
 
-/** Per-epoch metrics from every worker, combined as means weighted by each worker's row count. */
+/**
+ * Per-epoch metrics from every worker, combined as means weighted by each worker's row
+ * count. A retried attempt's report for an epoch replaces its partition's earlier one.
+ */
 final class EpochHistory {
-  private final class Sums { var samples = 0L; val values = mutable.LinkedHashMap.empty[String, Double] }
-  private val train = mutable.TreeMap.empty[Int, Sums]
-  private val validation = mutable.TreeMap.empty[Int, Sums]
+  private val reports = mutable.TreeMap.empty[Int, mutable.LinkedHashMap[Int, EpochMetrics]]
 
-  def record(m: EpochMetrics): Unit = synchronized {
-    add(train, m.getEpoch, m.getSamples, m.getValuesMap.asScala)
-    if (m.getValSamples > 0) add(validation, m.getEpoch, m.getValSamples, m.getValValuesMap.asScala)
+  /** Records a report; returns how many partitions have reported that epoch. */
+  def record(partition: Int, m: EpochMetrics): Int = synchronized {
+    val epoch = reports.getOrElseUpdate(m.getEpoch, mutable.LinkedHashMap.empty)
+    epoch(partition) = m
+    epoch.size
   }
 
-  private def add(into: mutable.TreeMap[Int, Sums], epoch: Int, samples: Long, values: collection.Map[String, java.lang.Double]): Unit = {
-    val s = into.getOrElseUpdate(epoch, new Sums)
-    s.samples += samples
-    values.foreach { case (k, v) => s.values(k) = s.values.getOrElse(k, 0.0) + v * samples }
-  }
+  /** Every report, as (partition, metrics), for checkpoints. */
+  def all: Seq[(Int, EpochMetrics)] = synchronized(reports.values.flatMap(_.toSeq).toSeq)
 
-  def epochsRecorded: Int = synchronized(train.size)
+  def epochsRecorded: Int = synchronized(reports.size)
+
+  /** Means over the partitions that reported `epoch`: training metrics, or validation metrics (names prefixed "val_"). */
+  private def means(epoch: Int, validation: Boolean): mutable.LinkedHashMap[String, Double] = {
+    val sums = mutable.LinkedHashMap.empty[String, Double]
+    var samples = 0L
+    reports(epoch).values.foreach { m =>
+      val (n, values) = if (validation) (m.getValSamples, m.getValValuesMap) else (m.getSamples, m.getValuesMap)
+      if (n > 0) {
+        samples += n
+        values.asScala.foreach { case (k, v) => sums(k) = sums.getOrElse(k, 0.0) + v * n }
+      }
+    }
+    sums.map { case (k, v) => (if (validation) "val_" + k else k) -> v / math.max(1L, samples) }
+  }
 
   def latest(name: String): Option[Double] = synchronized {
-    train.lastOption.flatMap { case (_, s) => s.values.get(name).map(_ / math.max(1L, s.samples)) }
+    reports.lastOption.flatMap { case (epoch, _) => means(epoch, validation = false).get(name) }
   }
 
   def toProto: History = synchronized {
-    val names = (train.values.flatMap(_.values.keys) ++ validation.values.flatMap(_.values.keys.map("val_" + _))).toSeq.distinct
-    val b = History.newBuilder().addAllNames(names.asJava)
-    train.foreach { case (epoch, s) =>
-      val row = History.EpochRow.newBuilder()
-      s.values.foreach { case (k, v) => row.putValues(k, v / s.samples) }
-      validation.get(epoch).foreach(vs => vs.values.foreach { case (k, v) => row.putValues("val_" + k, v / vs.samples) })
-      b.addEpochs(row)
-    }
+    val rows = reports.keys.toSeq.map(e => means(e, validation = false) ++ means(e, validation = true))
+    val b = History.newBuilder().addAllNames(rows.flatMap(_.keys).distinct.asJava)
+    rows.foreach(r => b.addEpochs(History.EpochRow.newBuilder().putAllValues(r.map { case (k, v) => k -> Double.box(v) }.asJava)))
     b.build()
   }
 }

@@ -35,4 +35,15 @@ final class ParameterStore(initial: Array[Float], rule: UpdateRule, locked: Bool
   }
 
   def snapshot(): Array[Float] = { val out = new Array[Float](weights.length); snapshot(out); out }
+
+  /** The update rule's state, copied (callers make sure no update runs meanwhile). */
+  def ruleState: (Seq[Array[Float]], Long) = (rule.slots.map(_.clone()), rule.iterations)
+
+  /** Puts back weights, version and rule state from a checkpoint, before any worker joins. */
+  def restore(saved: Array[Float], version: Long, slots: Seq[Array[Float]], iterations: Long): Unit = lock.synchronized {
+    require(saved.length == weights.length, s"the checkpoint holds ${saved.length} weights; the model has ${weights.length}")
+    System.arraycopy(saved, 0, weights, 0, weights.length)
+    versionCounter.set(version)
+    rule.restore(slots, iterations)
+  }
 }

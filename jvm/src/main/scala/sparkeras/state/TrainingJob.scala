@@ -20,7 +20,6 @@ final class TrainingJob(val config: JobConfig) {
   private val rule = UpdateRule.create(config.getOptimizerClass,
     config.getOptimizerParamsMap.asScala.map { case (k, v) => k -> v.doubleValue }.toMap, initial.length)
   val store = new ParameterStore(initial, rule, locked = mode != "hogwild")
-  private val aggregator = if (mode == "synchronous") new SyncAggregator(store, config.getNumWorkers) else null
   val history = new EpochHistory
 
   val samplesSeen = new AtomicLong(0)
@@ -28,9 +27,28 @@ final class TrainingJob(val config: JobConfig) {
   private val nextWorkerId = new AtomicInteger(0)
   private val stalenessSum = new AtomicLong(0)
   private val stalenessMax = new AtomicLong(0)
+  val lostWorkers = new AtomicLong(0)
 
-  // Synchronous jobs agree on one number of steps per epoch before the first round.
-  private val helloSamples = scala.collection.mutable.Map.empty[Int, Long]
+  private val aggregator =
+    if (mode == "synchronous") new SyncAggregator(store, config.getNumWorkers, samples => samplesSeen.addAndGet(samples))
+    else null
+
+  // Asynchronous and hogwild: how many of each partition's pushes are applied, and which attempt owns it.
+  private final class PartitionProgress { var pushes = 0L; var owner: WorkerClaim = null }
+  private val progress = new java.util.concurrent.ConcurrentHashMap[Int, PartitionProgress]()
+  // Pushes share it; a checkpoint takes it alone, so that weights and push counts agree.
+  private val checkpointLock = new java.util.concurrent.locks.ReentrantReadWriteLock()
+
+  // Partitions with no training rows never report epochs; an epoch is complete without them.
+  private val emptyPartitions = java.util.concurrent.ConcurrentHashMap.newKeySet[Int]()
+  private val completedEpochs = java.util.concurrent.ConcurrentHashMap.newKeySet[Int]()
+  /** Called once per epoch that every partition has reported, with the number of epochs done. */
+  @volatile var onEpochComplete: Int => Unit = _ => ()
+
+  // Synchronous jobs agree on one number of steps per epoch before the first round; a retried
+  // barrier stage joins again as a new generation and keeps the agreement.
+  private val rowCounts = scala.collection.mutable.Map.empty[Int, Long]
+  private val joinedThisGeneration = scala.collection.mutable.Set.empty[Int]
   private var agreedSteps = -1
 
   def size: Int = initial.length
@@ -39,10 +57,18 @@ final class TrainingJob(val config: JobConfig) {
   // The first failure a worker reported; it ends the job for every worker.
   @volatile private var failureReport: WorkerFailure = null
 
-  /** Registers a worker that has read its partition; synchronous jobs block here until every worker has joined. */
-  def welcome(hello: Hello, join: Join, timeoutMs: Long): Welcome = {
+  /**
+   * Registers a worker that has read its partition and tells it where to resume: the number
+   * of its pushes (synchronous: rounds) the server already holds. A later attempt for the same
+   * partition supersedes the earlier one. Synchronous jobs block here until every worker has joined.
+   */
+  def welcome(claim: WorkerClaim, join: Join, timeoutMs: Long): Welcome = {
     failed().foreach(f => throw new IllegalStateException(f))
-    val steps = if (aggregator != null) agreeOnSteps(hello.getPartition, join.getNumSamples, timeoutMs) else 0
+    val (steps, resume) =
+      if (aggregator != null) joinGeneration(claim, join.getNumSamples, timeoutMs)
+      else (0, claimPartition(claim))
+    claim.joined = true
+    if (join.getNumSamples == 0) emptyPartitions.add(claim.partition)
     val current = store.snapshot()
     Welcome.newBuilder()
       .setWorkerId(nextWorkerId.getAndIncrement())
@@ -50,29 +76,47 @@ final class TrainingJob(val config: JobConfig) {
       .setVersion(store.version)
       .setWeights(Tensors.fromArray(current))
       .setStepsPerEpoch(steps)
+      .setResumePushes(resume)
       .build()
   }
 
-  private def agreeOnSteps(partition: Int, samples: Long, timeoutMs: Long): Int = synchronized {
-    helloSamples(partition) = samples
+  private def claimPartition(claim: WorkerClaim): Long = {
+    val p = progress.computeIfAbsent(claim.partition, _ => new PartitionProgress)
+    p.synchronized { p.owner = claim; p.pushes }
+  }
+
+  private def joinGeneration(claim: WorkerClaim, samples: Long, timeoutMs: Long): (Int, Long) = synchronized {
+    // A partition joining twice, or a join after a lost worker, means Spark retried the barrier stage.
+    if (joinedThisGeneration.contains(claim.partition) || aggregator.isAbandoned(aggregator.currentGeneration)) {
+      aggregator.restart()
+      joinedThisGeneration.clear()
+    }
+    val gen = aggregator.currentGeneration
+    claim.generation = gen
+    joinedThisGeneration += claim.partition
+    rowCounts(claim.partition) = samples
     notifyAll()
     val deadline = System.currentTimeMillis() + timeoutMs
-    while (agreedSteps < 0 && helloSamples.size < config.getNumWorkers) {
+    def stale = aggregator.currentGeneration != gen || aggregator.isAbandoned(gen)
+    while (!stale && joinedThisGeneration.size < config.getNumWorkers) {
       failed().foreach(f => throw new IllegalStateException(f))
       val left = deadline - System.currentTimeMillis()
       if (left <= 0) throw new IllegalStateException(
-        s"synchronous training needs ${config.getNumWorkers} workers but only ${helloSamples.size} arrived within ${timeoutMs / 1000}s")
+        s"synchronous training needs ${config.getNumWorkers} workers but only ${joinedThisGeneration.size} arrived within ${timeoutMs / 1000}s")
       wait(left)
     }
+    if (stale) throw new SupersededException(
+      s"partition ${claim.partition} joined an attempt of the barrier stage that was abandoned; Spark retries it")
     if (agreedSteps < 0) {
       val bs = math.max(1, config.getBatchSize)
-      agreedSteps = helloSamples.values.map(n => ((n + bs - 1) / bs).toInt).max.max(1)
+      agreedSteps = rowCounts.values.map(n => ((n + bs - 1) / bs).toInt).max.max(1)
     }
-    agreedSteps
+    (agreedSteps, aggregator.rounds)
   }
 
-  /** Applies one push according to the mode; throws (leaving the weights intact) if it is malformed. */
-  def push(p: Push, scratch: Array[Float], staging: Array[Byte]): Unit = {
+  /** Applies one push according to the mode; throws (leaving the weights intact) if it is malformed or superseded. */
+  def push(p: Push, scratch: Array[Float], staging: Array[Byte], claim: WorkerClaim): Unit = {
+    require(claim.joined, "a worker must join the job before it pushes")
     require(p.getSamples >= 0, s"samples must not be negative, got ${p.getSamples}")
     Tensors.readFloats(p.getValues, scratch, staging, "pushed tensor")
     val shape = p.getValues.getShapeList
@@ -88,26 +132,99 @@ final class TrainingJob(val config: JobConfig) {
       case PushKind.DELTA => (DeltaMerge, deltaScale)
       case other => throw new IllegalArgumentException(s"push kind must be GRADIENT or DELTA, got $other")
     }
-    if (aggregator != null) aggregator.contribute(values, through)
+    if (aggregator != null) aggregator.contribute(values, through, p.getSamples, claim.generation)
     else {
-      val produced = store.update(values, scale, through)
-      val staleness = math.max(0L, produced - 1 - p.getBaseVersion)
-      stalenessSum.addAndGet(staleness)
-      stalenessMax.accumulateAndGet(staleness, (a, b) => math.max(a, b))
+      val part = progress.get(claim.partition)
+      // Under the partition's lock, so that a retried attempt's join sees every applied push, and no more.
+      checkpointLock.readLock.lock()
+      try part.synchronized {
+        if (part.owner ne claim) throw new SupersededException(
+          s"partition ${claim.partition} was taken over by a later attempt; pushes from attempt ${claim.attempt} are refused")
+        val produced = store.update(values, scale, through)
+        part.pushes += 1
+        samplesSeen.addAndGet(p.getSamples)
+        val staleness = math.max(0L, produced - 1 - p.getBaseVersion)
+        stalenessSum.addAndGet(staleness)
+        stalenessMax.accumulateAndGet(staleness, (a, b) => math.max(a, b))
+      } finally checkpointLock.readLock.unlock()
     }
     pushes.incrementAndGet()
-    samplesSeen.addAndGet(p.getSamples)
   }
 
-  def workerLeft(): Unit = if (aggregator != null) aggregator.leave()
+  /** A worker's metrics for one epoch; the last partition to report an epoch completes it. */
+  def recordMetrics(claim: WorkerClaim, m: EpochMetrics): Unit = if (!superseded(claim)) {
+    val reported = history.record(claim.partition, m)
+    if (reported >= config.getNumWorkers - emptyPartitions.size && completedEpochs.add(m.getEpoch))
+      onEpochComplete(m.getEpoch + 1)
+  }
+
+  /** The job's state, consistent: no push or round is applied while it is taken. */
+  def checkpoint(fingerprint: String, epochsDone: Int): Checkpoint = {
+    val b = Checkpoint.newBuilder().setFingerprint(fingerprint).setEpochsDone(epochsDone)
+    def fill(): Unit = {
+      b.setWeights(Tensors.fromArray(store.snapshot())).setVersion(store.version).setSamples(samplesSeen.get)
+      val (slots, iterations) = store.ruleState
+      slots.foreach(s => b.addOptimizerSlots(Tensors.fromArray(s)))
+      b.setOptimizerIterations(iterations)
+    }
+    if (aggregator != null) aggregator.betweenRounds { rounds =>
+      fill(); b.setRounds(rounds).setStepsPerEpoch(synchronized(agreedSteps.max(0)))
+    } else {
+      checkpointLock.writeLock.lock()
+      try { fill(); progress.forEach((p, pp) => b.putPartitionPushes(p, pp.synchronized(pp.pushes))) }
+      finally checkpointLock.writeLock.unlock()
+    }
+    history.all.foreach { case (p, m) => b.addMetrics(Checkpoint.PartitionMetrics.newBuilder().setPartition(p).setMetrics(m)) }
+    b.build()
+  }
+
+  /** Starts this job from a checkpoint of the same job, before any worker joins. */
+  def restore(cp: Checkpoint): Unit = {
+    val slots = cp.getOptimizerSlotsList.asScala.toSeq.map(t => Tensors.toArray(t, "optimizer slot"))
+    store.restore(Tensors.toArray(cp.getWeights, "checkpoint weights"), cp.getVersion, slots, cp.getOptimizerIterations)
+    samplesSeen.set(cp.getSamples)
+    cp.getPartitionPushesMap.asScala.foreach { case (p, n) =>
+      progress.computeIfAbsent(p.intValue, _ => new PartitionProgress).pushes = n.longValue
+    }
+    if (aggregator != null) {
+      aggregator.restoreRounds(cp.getRounds)
+      if (cp.getStepsPerEpoch > 0) synchronized { agreedSteps = cp.getStepsPerEpoch }
+    }
+    cp.getMetricsList.asScala.foreach(pm => history.record(pm.getPartition, pm.getMetrics))
+    (0 until cp.getEpochsDone).foreach(completedEpochs.add)
+  }
+
+  /** The worker said Done. */
+  def workerFinished(claim: WorkerClaim): Unit = if (claim.joined && !claim.finished) {
+    claim.finished = true
+    if (aggregator != null) aggregator.leave(claim.generation)
+  }
+
+  /** The worker's connection closed before it said Done: its task died, and Spark may retry it. */
+  def workerLost(claim: WorkerClaim): Unit = if (claim.joined && !claim.finished) {
+    claim.finished = true
+    lostWorkers.incrementAndGet()
+    if (aggregator != null && aggregator.abandon(claim.generation,
+        s"partition ${claim.partition} was lost after round ${aggregator.rounds}; Spark retries the barrier stage, " +
+          "which resumes after the last completed round")) synchronized(notifyAll())
+  }
+
+  /** True when the claim has been replaced by a later attempt (its reports are not the job's failure). */
+  def superseded(claim: WorkerClaim): Boolean = claim.joined && (
+    if (aggregator != null) aggregator.isAbandoned(claim.generation)
+    else Option(progress.get(claim.partition)).exists(p => p.synchronized(p.owner ne claim)))
 
   def abort(reason: String): Unit = {
     if (aggregator != null) aggregator.abort(reason)
     synchronized(notifyAll())
   }
 
-  /** Records a worker's failure (the first one wins) and releases everyone waiting; true if it was the first. */
-  def fail(report: WorkerFailure): Boolean = {
+  /**
+   * Records a worker's failure (the first one wins) and releases everyone waiting; true if it
+   * was the first. Reports from superseded attempts are not the job's failure: Spark retries them.
+   */
+  def fail(report: WorkerFailure, claim: WorkerClaim): Boolean = {
+    if (superseded(claim)) return false
     val first = synchronized {
       if (failureReport == null) { failureReport = report; true } else false
     }

@@ -7,6 +7,22 @@ package sparkeras.state
 trait UpdateRule {
   def name: String
   def apply(weights: Array[Float], contribution: Array[Float], scale: Float): Unit
+
+  /** The rule's state, for checkpoints: its slot arrays (live, not copies) and iteration count. */
+  def slots: Seq[Array[Float]] = Nil
+  def iterations: Long = 0L
+
+  /** Restores state saved from `slots` and `iterations` of the same rule. */
+  def restore(saved: Seq[Array[Float]], iterations: Long): Unit = {
+    val mine = slots
+    require(saved.size == mine.size, s"the checkpoint holds ${saved.size} optimizer slots; the $name rule has ${mine.size}")
+    mine.zip(saved).foreach { case (into, from) =>
+      require(into.length == from.length, s"an optimizer slot of ${from.length} values does not fit ${into.length}")
+      System.arraycopy(from, 0, into, 0, into.length)
+    }
+    restoreIterations(iterations)
+  }
+  protected def restoreIterations(n: Long): Unit = ()
 }
 
 /** Adds the contribution: elephas's delta merge, and the merge step of model averaging. */
@@ -22,6 +38,7 @@ object DeltaMerge extends UpdateRule {
 final class Sgd(learningRate: Float, momentum: Float, nesterov: Boolean, size: Int) extends UpdateRule {
   val name = "sgd"
   private val velocity = if (momentum != 0f) new Array[Float](size) else null
+  override def slots: Seq[Array[Float]] = Option(velocity).toSeq
 
   def apply(w: Array[Float], g: Array[Float], scale: Float): Unit = {
     val lr = learningRate * scale
@@ -51,6 +68,9 @@ final class Adam(learningRate: Float, beta1: Float, beta2: Float, epsilon: Float
   private val v = new Array[Float](size)
   private val vMax = if (amsgrad) new Array[Float](size) else null
   private var step = 0L
+  override def slots: Seq[Array[Float]] = Seq(m, v) ++ Option(vMax)
+  override def iterations: Long = step
+  override protected def restoreIterations(n: Long): Unit = step = n
 
   def apply(w: Array[Float], g: Array[Float], scale: Float): Unit = {
     step += 1
