@@ -1,4 +1,6 @@
 """Bad input gets a clear error on the driver, before any training starts."""
+import os
+
 import keras
 import numpy as np
 import pytest
@@ -92,3 +94,35 @@ def test_nan_in_the_features_fails_the_fit_naming_the_row(sc, digits, make_mlp):
     rdd = to_simple_rdd(sc, x, digits[2][:200], 1)
     with pytest.raises(TrainingFailed, match="ModelSpecError: NaN or infinity in the features at row 150"):
         SparkModel(make_mlp(), num_workers=1).fit(rdd, epochs=1)
+
+
+def test_unknown_keyword_arguments_are_errors_that_name_them(sc, digits, make_mlp):
+    x_train, x_test, y_train, y_test = digits
+    rdd = to_simple_rdd(sc, x_train[:64], y_train[:64], 2)
+    spark_model = SparkModel(make_mlp(), num_workers=2)
+    with pytest.raises(ModelSpecError, match=r"callbacks: Keras's fit takes it, sparkeras does not support it yet"):
+        spark_model.fit(rdd, epochs=1, callbacks=[])
+    with pytest.raises(ModelSpecError, match=r"epoch: not an argument of fit\). It accepts: rdd, epochs"):
+        spark_model.fit(rdd, epoch=1)
+    with pytest.raises(ModelSpecError, match=r"sample_weight.*evaluate"):
+        spark_model.evaluate(x_test, y_test, sample_weight=np.ones(len(y_test)))
+    assert len(spark_model.evaluate(x_test[:20], y_test[:20], verbose=0)) == 2, "verbose is accepted, as in Keras"
+
+
+def test_checkpoint_arguments_are_checked(sc, digits, make_mlp, tmp_path):
+    x_train, _, y_train, _ = digits
+    rdd = to_simple_rdd(sc, x_train[:64], y_train[:64], 2)
+    with pytest.raises(ModelSpecError, match="checkpoint_every must be a whole number of at least 1"):
+        SparkModel(make_mlp(), num_workers=2).fit(rdd, epochs=1, checkpoint_dir=str(tmp_path), checkpoint_every=0)
+
+
+def test_a_checkpoint_of_another_job_is_refused_naming_what_differs(sc, digits, make_mlp, tmp_path):
+    x_train, _, y_train, _ = digits
+    rdd = to_simple_rdd(sc, x_train[:128], y_train[:128], 2)
+    SparkModel(make_mlp(), num_workers=2).fit(rdd, epochs=2, batch_size=32, checkpoint_dir=str(tmp_path))
+    assert sorted(n for n in os.listdir(tmp_path) if not n.startswith(".")) == \
+        ["checkpoint-000001.pb", "checkpoint-000002.pb"]
+    with pytest.raises(ModelSpecError, match=r"different training job.*batch_size: checkpoint 32, this fit 16"):
+        SparkModel(make_mlp(), num_workers=2).fit(rdd, epochs=3, batch_size=16, checkpoint_dir=str(tmp_path))
+    history = SparkModel(make_mlp(), num_workers=2).fit(rdd, epochs=3, batch_size=32, checkpoint_dir=str(tmp_path))
+    assert history.params["initial_epoch"] == 2 and len(history.history["loss"]) == 3

@@ -14,3 +14,12 @@ def test_driver_peak_rss_does_not_grow_with_rows(tmp_path):
           f"{large['peak_rss_mb']:.0f} MB for 1M rows ({large['seconds']:.1f}s)")
     assert large["accuracy"] > 0.9, large
     assert large["peak_rss_mb"] <= 1.2 * small["peak_rss_mb"], (small, large)
+
+
+def test_a_model_too_big_for_the_driver_heap_fails_before_training():
+    result = run_job("heap_job.py")
+    print(result)
+    assert result["error"] and "MB of driver heap" in result["error"] and "spark.driver.memory" in result["error"], result
+    assert result["max_heap_mb"] < 600, result
+    # Checked before any Spark job of the fit (the first-row read is the only one).
+    assert result["jobs"] <= 2, result

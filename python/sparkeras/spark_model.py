@@ -79,6 +79,7 @@ class SparkModel:
         every `checkpoint_every` epochs, keeping the last `keep_checkpoints`; a fit given a
         directory that holds a checkpoint of the same job resumes from it (`resume=False`
         starts afresh)."""
+        model_spec.refuse_unknown("fit", kwargs, _FIT_ARGUMENTS)
         model = self._master_network
         args = FitArguments(epochs=epochs, batch_size=self.batch_size if batch_size is None else batch_size,
                             validation_split=validation_split, shuffle=shuffle, seed=seed, verbose=verbose,
@@ -121,6 +122,8 @@ class SparkModel:
     def evaluate(self, x_test, y_test=None, batch_size=None, return_dict=False, **kwargs):
         """What `model.evaluate` returns, computed on the executors: metric states are summed
         across partitions, so the result equals Keras's on the same data."""
+        model_spec.refuse_unknown("evaluate", kwargs, ("x_test", "y_test", "batch_size", "return_dict", "verbose"),
+                                  ignored=("verbose",))
         model = self._master_network
         model_spec.check_compiled(model)
         batch_size = int(batch_size or self.batch_size or 32)
@@ -147,6 +150,10 @@ class SparkModel:
     def save(self, file_name, overwrite=True):
         """Saves the Keras model, its weights and this SparkModel's configuration in one file."""
         model_file.save(self._master_network, self.get_config(), file_name, overwrite)
+
+
+_FIT_ARGUMENTS = ("rdd", "epochs", "batch_size", "verbose", "validation_split", "shuffle", "seed", "checkpoint_dir",
+                  "checkpoint_every", "keep_checkpoints", "resume")
 
 
 class AsynchronousSparkModel(SparkModel):

@@ -13,6 +13,7 @@ from sparkeras.driver import bridge, checkpoints, failures, job_config, stage
 from sparkeras.driver.history import History
 from sparkeras.driver.progress import Progress
 from sparkeras.driver.session import task_threads
+from sparkeras.errors import ModelSpecError
 from sparkeras.executor.training import TrainingTask
 from sparkeras.wire import sparkeras_pb2 as wire
 from sparkeras.wire.codec import from_tensor
@@ -40,6 +41,19 @@ def running_jobs():
     return jobs
 
 
+def _check_driver_heap(coordinator, model, settings, workers):
+    """Fails before any Spark work when the driver JVM cannot hold the server's state."""
+    import numpy as np
+    trainable = sum(int(np.prod(v.shape)) for v in model.trainable_weights)
+    total = sum(int(np.prod(v.shape)) for v in model.weights)
+    rule, params = job_config.server_rule(model, settings)
+    shortfall = coordinator.heapShortfall(trainable, total, rule,
+                                          bool(params.get("amsgrad") or params.get("momentum")),
+                                          workers, settings.mode == "synchronous")
+    if shortfall:
+        raise ModelSpecError(shortfall)
+
+
 def _counters(coordinator):
     samples, epochs, pushes, _loss, rounds, _mean, _max, lost = coordinator.progress().split(" ")
     return {"applied_samples": int(samples), "epochs_recorded": int(epochs), "pushes": int(pushes),
@@ -59,6 +73,7 @@ def fit(model, source, settings, args, num_workers=None):
         host, port, token = coordinator.getHost(), coordinator.getPort(), coordinator.getToken()
         with Connection(host, port) as driver:
             driver.hello(token, wire.DRIVER)
+            _check_driver_heap(coordinator, model, settings, workers)
             args, resume = checkpoints.seed_for_resume(coordinator, args)
             driver.call(envelope(job_config=job_config.build(model, settings, workers, args)))
             initial_epoch = checkpoints.start(coordinator, args, resume)

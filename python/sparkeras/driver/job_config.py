@@ -59,9 +59,14 @@ def check_trainable(model, settings):
     model_spec.server_rule(model, settings.frequency, settings.communication_window)
 
 
+def server_rule(model, settings):
+    """(update rule name, its parameters) the server runs for this model and settings."""
+    return model_spec.server_rule(model, settings.frequency, settings.communication_window)
+
+
 def build(model, settings, num_workers, args):
     """The JobConfig message for one fit of `model` with `num_workers` workers."""
-    rule, params = model_spec.server_rule(model, settings.frequency, settings.communication_window)
+    rule, params = server_rule(model, settings)
     seed = args.seed if args.seed is not None else int.from_bytes(os.urandom(4), "little")
     config = wire.JobConfig(
         mode=settings.mode, frequency=settings.frequency, num_workers=int(num_workers), epochs=int(args.epochs),

@@ -143,3 +143,28 @@ def input_shapes(model):
 
 def output_width(model):
     return int(np.prod(model.outputs[0].shape[1:]))
+
+
+# Keras arguments that sparkeras's fit, evaluate and predict do not implement yet: an error
+# says so instead of training as if they had been applied.
+_KERAS_ONLY = {"callbacks", "class_weight", "sample_weight", "initial_epoch", "steps_per_epoch",
+               "validation_data", "validation_steps", "validation_batch_size", "validation_freq", "steps",
+               "max_queue_size", "workers", "use_multiprocessing", "x", "y"}
+
+
+def refuse_unknown(method, kwargs, accepted, ignored=()):
+    """Keyword arguments that `method` does not take are errors that name them; `ignored`
+    ones (accepted for Keras compatibility, with no effect here) pass silently."""
+    unknown = sorted(k for k in kwargs if k not in ignored)
+    if not unknown:
+        return
+    keras_only = [k for k in unknown if k in _KERAS_ONLY]
+    others = [k for k in unknown if k not in _KERAS_ONLY]
+    parts = []
+    if keras_only:
+        parts.append(f"{', '.join(keras_only)}: Keras's {method} takes {'it' if len(keras_only) == 1 else 'them'}, "
+                     "sparkeras does not support it yet")
+    if others:
+        parts.append(f"{', '.join(others)}: not an argument of {method}")
+    raise ModelSpecError(f"{method}() got unexpected keyword arguments ({'; '.join(parts)}). "
+                         f"It accepts: {', '.join(accepted)}")

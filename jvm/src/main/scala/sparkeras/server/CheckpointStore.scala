@@ -60,9 +60,31 @@ object CheckpointStore {
       "batch_size" -> c.getBatchSize, "communication_window" -> c.getCommunicationWindow,
       "validation_split" -> c.getValidationSplit, "optimizer" -> s"${c.getOptimizerClass}($params)",
       "shuffle" -> c.getShuffle, "seed" -> c.getSeed, "delta_scale" -> c.getDeltaScale,
-      "model" -> digest(c.getModelJson), "compile" -> digest(c.getCompileJson),
+      "model" -> digest(structure(c.getModelJson)), "compile" -> digest(structure(c.getCompileJson)),
       "trainable_sizes" -> c.getTrainableSizesList.asScala.mkString(","))
       .map { case (k, v) => s"$k=$v" }.mkString(";")
+  }
+
+  /**
+   * A Keras config with its generated names ("dense_3", "adam_1") replaced by their order of
+   * appearance, wherever they occur (functional models refer to layers by name): a model
+   * built again in the same notebook, whose names differ, is the same job.
+   */
+  def structure(json: String): String = {
+    import org.json4s._
+    import org.json4s.jackson.JsonMethods
+    val parsed = JsonMethods.parse(json)
+    val names = scala.collection.mutable.LinkedHashMap.empty[String, String]
+    def collect(v: JValue): Unit = v match {
+      case JObject(fields) => fields.foreach {
+        case ("name", JString(n)) => names.getOrElseUpdate(n, s"#${names.size}")
+        case (_, child) => collect(child)
+      }
+      case JArray(items) => items.foreach(collect)
+      case _ => ()
+    }
+    collect(parsed)
+    JsonMethods.compact(JsonMethods.render(parsed.transform { case JString(s) if names.contains(s) => JString(names(s)) }))
   }
 
   /** The fields in which two fingerprints differ, for the error a mismatched resume raises. */

@@ -7,6 +7,7 @@ import javax.crypto.spec.SecretKeySpec
 import org.json4s.JsonDSL._
 import org.json4s.jackson.JsonMethods
 import sparkeras.Version
+import sparkeras.state.TrainingJob
 import sparkeras.wire.Wire.WorkerFailure
 
 /**
@@ -53,6 +54,32 @@ final class Coordinator(host: String, maxFrameBytes: Int, sparkSecret: String, c
   def workers(): String = JsonMethods.compact(JsonMethods.render(
     server.connectedWorkers.sortBy(c => (c.partition, c.attempt)).map(c =>
       ("partition" -> c.partition) ~ ("attempt" -> c.attempt) ~ ("pid" -> c.pid)).toList))
+
+  /**
+   * Null if the driver heap can hold a job of this size; otherwise the error to raise, with
+   * the memory needed and `spark.driver.memory`. Checked before the job is sent, so that a
+   * model too big for the driver fails at once instead of as an OutOfMemoryError mid-training.
+   */
+  def heapShortfall(trainable: Long, total: Long, rule: String, amsgradOrMomentum: Boolean, workers: Int,
+                    synchronous: Boolean): String = {
+    val slots = TrainingJob.ruleSlots(rule, Map("amsgrad" -> (if (amsgradOrMomentum) 1.0 else 0.0),
+      "momentum" -> (if (amsgradOrMomentum) 1.0 else 0.0)))
+    val needed = TrainingJob.heapNeeded(trainable, total, slots, workers, synchronous)
+    val rt = Runtime.getRuntime
+    def free(): Long = rt.maxMemory - (rt.totalMemory - rt.freeMemory)
+    if (needed <= free()) return null
+    System.gc() // once, only when the first reading says no
+    val available = free()
+    if (needed <= available) null
+    else {
+      val mb = (b: Long) => b / (1 << 20)
+      s"the parameter server needs about ${mb(needed)} MB of driver heap for this job ($trainable trainable " +
+        s"parameters, the $rule update rule with $slots slot(s) per parameter, buffers for $workers workers) but the " +
+        s"driver JVM has ${mb(available)} MB free of ${mb(rt.maxMemory)} MB. Raise spark.driver.memory " +
+        s"(--driver-memory ${math.max(1L, (rt.maxMemory + needed - available + (1L << 30) - 1) >> 30)}g or more), " +
+        "or train with fewer workers"
+    }
+  }
 
   @volatile private var checkpointFailure: String = null
   @volatile private var lastCheckpoint: String = null

@@ -16,10 +16,11 @@ final class TrainingJob(val config: JobConfig) {
   TrainingJob.validate(config)
 
   val mode: String = config.getMode
-  private val initial: Array[Float] = TrainingJob.trainableFlat(config)
+  // The flat initial weights are not kept: the store holds the only copy.
+  private val parameters: Int = config.getTrainableSizesList.asScala.map(_.longValue).sum.toInt
   private val rule = UpdateRule.create(config.getOptimizerClass,
-    config.getOptimizerParamsMap.asScala.map { case (k, v) => k -> v.doubleValue }.toMap, initial.length)
-  val store = new ParameterStore(initial, rule, locked = mode != "hogwild")
+    config.getOptimizerParamsMap.asScala.map { case (k, v) => k -> v.doubleValue }.toMap, parameters)
+  val store = new ParameterStore(TrainingJob.trainableFlat(config), rule, locked = mode != "hogwild")
   val history = new EpochHistory
 
   val samplesSeen = new AtomicLong(0)
@@ -51,7 +52,7 @@ final class TrainingJob(val config: JobConfig) {
   private val joinedThisGeneration = scala.collection.mutable.Set.empty[Int]
   private var agreedSteps = -1
 
-  def size: Int = initial.length
+  def size: Int = parameters
   private val deltaScale: Float = if (config.getDeltaScale == 0.0) 1f else config.getDeltaScale.toFloat
 
   // The first failure a worker reported; it ends the job for every worker.
@@ -258,6 +259,23 @@ object TrainingJob {
   }
 
   val modes: Set[String] = Set("synchronous", "asynchronous", "hogwild")
+
+  /** Float slots per parameter that each server rule keeps (Adam: m and v, and v-hat with AMSGrad). */
+  def ruleSlots(rule: String, params: Map[String, Double]): Int = rule.toLowerCase match {
+    case "adam" => if (params.getOrElse("amsgrad", 0.0) != 0.0) 3 else 2
+    case "sgd" => if (params.getOrElse("momentum", 0.0) != 0.0) 1 else 0
+    case _ => 0
+  }
+
+  /**
+   * The driver heap one job needs, in bytes, for `trainable` parameters and `total` weights in
+   * all: the master weights and the rule's slots; the job configuration as received (every
+   * initial weight, and the driver connection's frame buffer); and per worker connection its
+   * frame buffer, the pushed values and their staging bytes, and the weights reply.
+   * Synchronous jobs add the round's sum.
+   */
+  def heapNeeded(trainable: Long, total: Long, slots: Int, workers: Int, synchronous: Boolean): Long =
+    4L * trainable * (1 + slots + (if (synchronous) 1 else 0) + 4L * workers) + 2 * 4L * total
 
   def validate(c: JobConfig): Unit = {
     require(modes.contains(c.getMode), s"mode must be one of ${modes.toSeq.sorted.mkString(", ")}, got '${c.getMode}'")
