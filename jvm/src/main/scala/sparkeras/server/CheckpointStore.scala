@@ -73,7 +73,7 @@ object CheckpointStore {
   def structure(json: String): String = {
     import org.json4s._
     import org.json4s.jackson.JsonMethods
-    val parsed = JsonMethods.parse(json)
+    val parsed = try JsonMethods.parse(json) catch { case _: Exception => return json } // not JSON: as it is
     val names = scala.collection.mutable.LinkedHashMap.empty[String, String]
     def collect(v: JValue): Unit = v match {
       case JObject(fields) => fields.foreach {
