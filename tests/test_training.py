@@ -91,3 +91,26 @@ def test_custom_objects_reach_the_workers_and_failures_name_the_cause(sc, digits
     spark_model = SparkModel(model, num_workers=2, custom_objects={"Scale": Scale})
     spark_model.fit(rdd, epochs=10, batch_size=32)
     assert spark_model.evaluate(x_test, y_test)[1] >= 0.93
+
+
+@pytest.mark.parametrize("mode,frequency", [("asynchronous", "epoch"), ("synchronous", "batch")])
+def test_batch_normalization_statistics_reach_the_master_model(sc, digits, mode, frequency):
+    """The workers' moving mean and variance come back averaged by rows, so the returned
+    model predicts with trained statistics, not with the initial zeros and ones."""
+    import keras
+    x_train, x_test, y_train, y_test = digits
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(64), keras.layers.BatchNormalization(),
+                              keras.layers.Activation("relu"), keras.layers.Dense(10, activation="softmax")])
+    model.compile(keras.optimizers.Adam(0.003), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    bn = model.layers[1]
+    spark_model = SparkModel(model, mode=mode, frequency=frequency, num_workers=2)
+    spark_model.fit(to_simple_rdd(sc, x_train, y_train, 2), epochs=10, batch_size=32)
+    mean, variance = bn.moving_mean.numpy(), bn.moving_variance.numpy()
+    # What the statistics should be: the first layer's outputs on the training data.
+    hidden = x_train @ model.layers[0].kernel.numpy() + model.layers[0].bias.numpy()
+    assert np.abs(mean).max() > 0.1 and np.abs(variance - 1).max() > 0.1, "the statistics were trained"
+    assert np.corrcoef(mean, hidden.mean(axis=0))[0, 1] > 0.9, "they follow the data"
+    _, accuracy = spark_model.evaluate(x_test, y_test)
+    assert accuracy >= 0.93, accuracy
+    assert np.mean(np.argmax(model.predict(x_test, verbose=0), 1) == y_test) >= 0.93, "the Keras model itself predicts well"

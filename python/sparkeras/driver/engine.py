@@ -95,9 +95,11 @@ def fit(model, source, settings, args, num_workers=None):
             elapsed = time.time() - started
             weights = driver.pull()
             history = driver.history()
+            state = driver.worker_state()
             counters = _counters(coordinator)
             checkpoints.report_failure(coordinator)
         job_config.assign_trainable(model, from_tensor(weights.values))
+        job_config.assign_state(model, state)
     finally:
         coordinator.stop()
     results.sort(key=lambda r: r["partition"])

@@ -8,7 +8,7 @@ import numpy as np
 from sparkeras.driver import model_spec
 from sparkeras.errors import ModelSpecError
 from sparkeras.wire import sparkeras_pb2 as wire
-from sparkeras.wire.codec import to_tensor
+from sparkeras.wire.codec import from_tensor, to_tensor
 
 
 @dataclass(frozen=True)
@@ -81,6 +81,27 @@ def build(model, settings, num_workers, args):
         to_tensor(np.asarray(w, dtype=np.float32), out=config.initial_weights.add())
     config.trainable_sizes.extend(int(np.prod(v.shape)) for v in model.trainable_weights)
     return config
+
+
+def assign_state(model, state):
+    """Copies the workers' averaged non-trainable float state (a WorkerState) into the Keras
+    model: BatchNormalization's moving statistics, as trained on the executors."""
+    if not state.samples:
+        return
+    flat = from_tensor(state.non_trainable)
+    offset = 0
+    for v in model.non_trainable_weights:
+        if not _is_float(v):
+            continue
+        n = int(np.prod(v.shape))
+        v.assign(flat[offset:offset + n].reshape(v.shape).astype(v.dtype))
+        offset += n
+    if offset != len(flat):
+        raise ValueError(f"the workers' state has {len(flat)} values, the model's non-trainable floats {offset}")
+
+
+def _is_float(variable):
+    return "float" in str(variable.dtype)
 
 
 def assign_trainable(model, flat):

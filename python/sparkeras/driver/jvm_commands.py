@@ -56,7 +56,9 @@ def save(args):
         conn.hello(args.token, wire.DRIVER)
         weights = conn.pull()
         history = conn.history()
+        state = conn.worker_state()
     job_config.assign_trainable(model, from_tensor(weights.values))
+    job_config.assign_state(model, state)
     model.save(args.out)
     print(json.dumps({name: [row.values[name] for row in history.epochs if name in row.values]
                       for name in history.names}))

@@ -32,6 +32,8 @@ class WorkerModel:
         self.model = model
         self.trainable = list(model.trainable_weights)
         self.rest = list(model.non_trainable_weights)
+        # The state the driver averages after training: BatchNormalization's moving statistics.
+        self.float_rest = [v for v in self.rest if "float" in str(v.dtype)]
         self.shapes = [tuple(v.shape) for v in self.trainable]
         self.sizes = [int(np.prod(s)) for s in self.shapes]
         self.size = sum(self.sizes)
@@ -65,6 +67,12 @@ class WorkerModel:
         self.read_flat = tf.function(lambda: tf.concat([tf.reshape(v, [-1]) for v in trainable], 0))
         self.test_step = tf.function(lambda x, y: model.test_step((x, y)), reduce_retracing=True)
         self.predict_step = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+
+    def read_state(self):
+        """The non-trainable float variables, flat float32 (None when the model has none)."""
+        if not self.float_rest:
+            return None
+        return np.concatenate([np.asarray(v.numpy(), dtype=np.float32).ravel() for v in self.float_rest])
 
     def build(self, x, y):
         """Creates optimizer and metric variables eagerly, so compiled steps never have to,

@@ -14,7 +14,7 @@ from sparkeras.executor.feed import Spill
 from sparkeras.executor.keras_model import get_model
 from sparkeras.executor.process import prepare_process
 from sparkeras.wire import sparkeras_pb2 as wire
-from sparkeras.wire.codec import encode_push, from_tensor
+from sparkeras.wire.codec import encode_push, from_tensor, to_tensor
 from sparkeras.wire.connection import Connection
 
 
@@ -64,6 +64,12 @@ class TrainingTask:
             loop = _TrainingLoop(conn, wm, cfg, welcome, base)
             ready = time.perf_counter()
             loop.run(spill, n_train, seed=(cfg.seed + 7919 * partition) % 2 ** 63)
+            state = wm.read_state()
+            if state is not None:
+                env = wire.Envelope()
+                env.worker_state.samples = n_train
+                to_tensor(state, out=env.worker_state.non_trainable)
+                conn.call(env)
             conn.done()
         return {"partition": partition, "samples": loop.samples, "steps": loop.steps,
                 "resumed_after_pushes": welcome.resume_pushes,

@@ -105,6 +105,10 @@ class Connection:
     def history(self):
         return self.call(envelope(history_request=wire.HistoryRequest())).history
 
+    def worker_state(self):
+        """The workers' non-trainable state, averaged by rows (a WorkerState; samples 0 if none)."""
+        return self.call(envelope(state_request=wire.StateRequest())).worker_state
+
     def done(self):
         self.call(envelope(done=wire.Done()))
 

@@ -109,4 +109,21 @@ class RetrySpec extends AnyFunSuite with BeforeAndAfterEach {
     c.close()
     waitUntil("the worker to leave")(coordinator.workers() == "[]")
   }
+
+  test("non-trainable state is averaged by rows; a retried attempt's replaces the first's; NaN is refused") {
+    configure(TestClient.config("asynchronous", Array(0f)))
+    def state(c: TestClient, values: Array[Float], samples: Long): Envelope =
+      c.call(Envelope.newBuilder().setWorkerState(WorkerState.newBuilder().setNonTrainable(TestClient.tensor(values))
+        .setSamples(samples)).build())
+    val a = worker(0); a.join(10); val b = worker(1); b.join(30)
+    assert(state(a, Array(9f, 9f), 10).hasAck)
+    val again = worker(0, attempt = 1); again.join(10)
+    assert(state(again, Array(1f, 5f), 10).hasAck)
+    assert(state(b, Array(3f, 1f), 30).hasAck)
+    val nan = state(b, Array(Float.NaN, 1f), 30)
+    assert(nan.hasError && nan.getError.getMessage.contains("NaN"), nan)
+    val d = new TestClient(coordinator.getPort); d.hello(token, Role.DRIVER)
+    val mean = d.call(Envelope.newBuilder().setStateRequest(StateRequest.getDefaultInstance).build()).getWorkerState
+    assert(mean.getSamples == 40 && TestClient.floats(mean.getNonTrainable).toSeq == Seq(2.5f, 2f), mean)
+  }
 }

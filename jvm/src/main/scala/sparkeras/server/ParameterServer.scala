@@ -184,6 +184,10 @@ final class ParameterServer(host: String, token: Array[Byte], maxFrameBytes: Int
         case Envelope.BodyCase.EPOCH_METRICS if isWorker =>
           j.recordMetrics(claim, env.getEpochMetrics)
           reply(ack)
+        case Envelope.BodyCase.WORKER_STATE if isWorker =>
+          try { j.recordState(claim, env.getWorkerState); reply(ack) }
+          catch { case e: IllegalArgumentException => reply(error(s"state refused: ${e.getMessage}")) }
+        case Envelope.BodyCase.STATE_REQUEST => reply(Envelope.newBuilder().setWorkerState(j.meanState).build())
         case Envelope.BodyCase.HISTORY_REQUEST => reply(Envelope.newBuilder().setHistory(j.history.toProto).build())
         case Envelope.BodyCase.DONE => if (isWorker) { finished = true; j.workerFinished(claim) }; reply(ack)
         case other => reply(error(s"unexpected message ${other.name().toLowerCase} on this connection"))

@@ -152,6 +152,36 @@ final class TrainingJob(val config: JobConfig) {
     pushes.incrementAndGet()
   }
 
+  // Each partition's latest non-trainable state and its row count.
+  private val states = new java.util.concurrent.ConcurrentHashMap[Int, (Array[Float], Long)]()
+
+  /** A worker's non-trainable state after training (a retried attempt's replaces the first's). */
+  def recordState(claim: WorkerClaim, s: WorkerState): Unit = if (!superseded(claim) && s.getSamples > 0) {
+    val values = Tensors.toArray(s.getNonTrainable, "non-trainable state")
+    TrainingJob.firstNonFinite(values).foreach(i => throw new IllegalArgumentException(
+      s"the non-trainable state holds ${values(i)} at index $i; refused"))
+    val sizes = states.values.asScala.map(_._1.length).toSet
+    require(sizes.isEmpty || sizes == Set(values.length),
+      s"the non-trainable state has ${values.length} values; other workers sent ${sizes.mkString(", ")}")
+    states.put(claim.partition, (values, s.getSamples))
+  }
+
+  /** The partitions' non-trainable states, averaged by rows (empty when none was sent). */
+  def meanState: WorkerState = {
+    val all = states.values.asScala.toSeq
+    if (all.isEmpty) WorkerState.getDefaultInstance
+    else {
+      val total = all.map(_._2).sum
+      val mean = new Array[Double](all.head._1.length)
+      all.foreach { case (values, n) =>
+        val w = n.toDouble / total
+        var i = 0
+        while (i < mean.length) { mean(i) += w * values(i); i += 1 }
+      }
+      WorkerState.newBuilder().setNonTrainable(Tensors.fromArray(mean.map(_.toFloat))).setSamples(total).build()
+    }
+  }
+
   /** A worker's metrics for one epoch; the last partition to report an epoch completes it. */
   def recordMetrics(claim: WorkerClaim, m: EpochMetrics): Unit = if (!superseded(claim)) {
     val reported = history.record(claim.partition, m)
