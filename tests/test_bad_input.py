@@ -58,8 +58,8 @@ def test_rdd_of_bare_features(sc, digits, make_mlp):
 
 def test_unsupported_server_optimizer_for_batch_frequency(sc, digits, make_mlp):
     rdd = to_simple_rdd(sc, digits[0][:20], digits[2][:20])
-    model = make_mlp(optimizer=keras.optimizers.RMSprop())
-    with pytest.raises(ModelSpecError, match="implements Adam, SGD; the model is compiled with RMSprop"):
+    model = make_mlp(optimizer=keras.optimizers.Lion())
+    with pytest.raises(ModelSpecError, match="implements Adagrad, Adam, RMSprop, SGD; the model is compiled with Lion"):
         SparkModel(model, frequency="batch").fit(rdd, epochs=1)
 
 

@@ -13,6 +13,8 @@ FREQUENCIES = ("epoch", "batch")
 _SERVER_RULES = {
     "SGD": ("sgd", ("learning_rate", "momentum", "nesterov")),
     "Adam": ("adam", ("learning_rate", "beta_1", "beta_2", "epsilon", "amsgrad")),
+    "RMSprop": ("rmsprop", ("learning_rate", "rho", "momentum", "epsilon", "centered")),
+    "Adagrad": ("adagrad", ("learning_rate", "initial_accumulator_value", "epsilon")),
 }
 _UNSUPPORTED_OPTIONS = ("weight_decay", "clipnorm", "clipvalue", "global_clipnorm", "gradient_accumulation_steps")
 

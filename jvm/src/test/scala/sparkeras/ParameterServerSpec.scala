@@ -178,7 +178,7 @@ class ParameterServerSpec extends AnyFunSuite with BeforeAndAfterEach {
 
   test("an unsupported optimizer in the job configuration is a clear error") {
     val driver = new TestClient(coordinator.getPort); driver.hello(token, Role.DRIVER)
-    val r = driver.call(Envelope.newBuilder().setJobConfig(TestClient.config("asynchronous", Array(0f), rule = "adagrad")).build())
-    assert(r.hasError && r.getError.getMessage.contains("supported: sgd, adam, delta"))
+    val r = driver.call(Envelope.newBuilder().setJobConfig(TestClient.config("asynchronous", Array(0f), rule = "lion")).build())
+    assert(r.hasError && r.getError.getMessage.contains("supported: sgd, adam, rmsprop, adagrad, delta"))
   }
 }

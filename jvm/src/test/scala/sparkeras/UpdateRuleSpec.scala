@@ -48,7 +48,7 @@ class UpdateRuleSpec extends AnyFunSuite {
   }
 
   test("an unknown update rule names the supported ones") {
-    val e = intercept[IllegalArgumentException](UpdateRule.create("rmsprop", Map.empty, 1))
-    assert(e.getMessage.contains("rmsprop") && e.getMessage.contains("sgd, adam, delta"))
+    val e = intercept[IllegalArgumentException](UpdateRule.create("lion", Map.empty, 1))
+    assert(e.getMessage.contains("lion") && e.getMessage.contains("sgd, adam, rmsprop, adagrad, delta"))
   }
 }

@@ -294,6 +294,8 @@ object TrainingJob {
   def ruleSlots(rule: String, params: Map[String, Double]): Int = rule.toLowerCase match {
     case "adam" => if (params.getOrElse("amsgrad", 0.0) != 0.0) 3 else 2
     case "sgd" => if (params.getOrElse("momentum", 0.0) != 0.0) 1 else 0
+    case "rmsprop" => 3 // velocity, and at most momentum and the centered average
+    case "adagrad" => 1
     case _ => 0
   }
 

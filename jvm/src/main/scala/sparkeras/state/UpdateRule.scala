@@ -108,8 +108,54 @@ final class Adam(learningRate: Float, beta1: Float, beta2: Float, epsilon: Float
   }
 }
 
+/** Keras's RMSprop: plain, with momentum, and centered; the same arithmetic as keras.optimizers.RMSprop. */
+final class RmsProp(learningRate: Float, rho: Double, momentum: Float, epsilon: Float, centered: Boolean, size: Int)
+    extends UpdateRule {
+  val name = "rmsprop"
+  private val velocity = new Array[Float](size)
+  private val moment = if (momentum > 0f) new Array[Float](size) else null
+  private val average = if (centered) new Array[Float](size) else null
+  override def slots: Seq[Array[Float]] = Seq(velocity) ++ Option(moment) ++ Option(average)
+
+  def apply(w: Array[Float], g: Array[Float], scale: Float): Unit = {
+    val r = rho.toFloat
+    val oneMinusRho = (1.0 - rho).toFloat // as Keras: computed in Python, then a float32 constant
+    var i = 0
+    while (i < w.length) {
+      val gi = g(i) * scale
+      val v = r * velocity(i) + oneMinusRho * (gi * gi)
+      velocity(i) = v
+      val denominator =
+        if (average == null) v + epsilon
+        else { val a = r * average(i) + oneMinusRho * gi; average(i) = a; v - a * a + epsilon }
+      val increment = learningRate * gi / java.lang.Math.sqrt(denominator.toDouble).toFloat
+      if (moment == null) w(i) -= increment
+      else { val m = momentum * moment(i) + increment; moment(i) = m; w(i) -= m }
+      i += 1
+    }
+  }
+}
+
+/** Keras's Adagrad, the same arithmetic as keras.optimizers.Adagrad. */
+final class Adagrad(learningRate: Float, initialAccumulator: Float, epsilon: Float, size: Int) extends UpdateRule {
+  val name = "adagrad"
+  private val accumulator = Array.fill(size)(initialAccumulator)
+  override def slots: Seq[Array[Float]] = Seq(accumulator)
+
+  def apply(w: Array[Float], g: Array[Float], scale: Float): Unit = {
+    var i = 0
+    while (i < w.length) {
+      val gi = g(i) * scale
+      val a = accumulator(i) + gi * gi
+      accumulator(i) = a
+      w(i) -= learningRate * gi / java.lang.Math.sqrt((a + epsilon).toDouble).toFloat
+      i += 1
+    }
+  }
+}
+
 object UpdateRule {
-  val supported: Seq[String] = Seq("sgd", "adam", "delta")
+  val supported: Seq[String] = Seq("sgd", "adam", "rmsprop", "adagrad", "delta")
 
   def create(name: String, params: Map[String, Double], size: Int): UpdateRule = {
     def p(key: String, default: Double): Float = params.getOrElse(key, default).toFloat
@@ -118,6 +164,10 @@ object UpdateRule {
       case "adam" =>
         new Adam(p("learning_rate", 0.001), p("beta_1", 0.9), p("beta_2", 0.999), p("epsilon", 1e-7),
           params.getOrElse("amsgrad", 0.0) != 0.0, size)
+      case "rmsprop" =>
+        new RmsProp(p("learning_rate", 0.001), params.getOrElse("rho", 0.9), p("momentum", 0.0), p("epsilon", 1e-7),
+          params.getOrElse("centered", 0.0) != 0.0, size)
+      case "adagrad" => new Adagrad(p("learning_rate", 0.001), p("initial_accumulator_value", 0.1), p("epsilon", 1e-7), size)
       case "delta" => DeltaMerge
       case other =>
         throw new IllegalArgumentException(
