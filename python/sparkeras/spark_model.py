@@ -71,7 +71,7 @@ class SparkModel:
         }
 
     def fit(self, rdd, epochs=10, batch_size=None, verbose=0, validation_split=0.0, shuffle=True, seed=None,
-            checkpoint_dir=None, checkpoint_every=1, keep_checkpoints=3, resume=None, **kwargs):
+            checkpoint_dir=None, checkpoint_every=1, keep_checkpoints=3, resume=None, callbacks=None, **kwargs):
         """Trains on an RDD of (features, label) pairs; returns a Keras-style History and
         leaves the trained weights in the Keras model.
 
@@ -96,7 +96,7 @@ class SparkModel:
                 f"the first element is a {type(first).__name__}")
         model_spec.check_sample(model, first[0], first[1], where="the RDD")
         history = engine.fit(model, stage.RowSource(rdd, inputs=len(model.inputs)), self.settings, args,
-                             self.num_workers)
+                             self.num_workers, callbacks=callbacks or ())
         self.training_histories.append(history.history)
         return history
 
@@ -153,7 +153,7 @@ class SparkModel:
 
 
 _FIT_ARGUMENTS = ("rdd", "epochs", "batch_size", "verbose", "validation_split", "shuffle", "seed", "checkpoint_dir",
-                  "checkpoint_every", "keep_checkpoints", "resume")
+                  "checkpoint_every", "keep_checkpoints", "resume", "callbacks")
 
 
 class AsynchronousSparkModel(SparkModel):

@@ -4,12 +4,14 @@ Starts a parameter server in the driver JVM, sends it the job, runs the training
 through the one launcher, raises a worker's reported failure as TrainingFailed, and
 copies the trained weights into the user's Keras model.
 """
+import contextlib
 import json
 import sys
 import time
 import uuid
 
 from sparkeras.driver import bridge, checkpoints, failures, job_config, stage
+from sparkeras.driver.callbacks import CallbackRunner
 from sparkeras.driver.history import History
 from sparkeras.driver.progress import Progress
 from sparkeras.driver.session import task_threads
@@ -60,8 +62,9 @@ def _counters(coordinator):
             "rounds": int(rounds), "lost_workers": int(lost)}
 
 
-def fit(model, source, settings, args, num_workers=None):
-    """Trains `model` in place on `source` (a stage source); returns a Keras-style History."""
+def fit(model, source, settings, args, num_workers=None, callbacks=()):
+    """Trains `model` in place on `source` (a stage source); returns a Keras-style History.
+    `callbacks` are Keras callbacks, run on the driver as epochs complete (driver/callbacks.py)."""
     job_config.check_trainable(model, settings)
     sc = source.context
     barrier = settings.mode == "synchronous"
@@ -85,21 +88,29 @@ def fit(model, source, settings, args, num_workers=None):
 
             started = time.time()
             _running[job_id] = coordinator
-            with Progress(coordinator, args.epochs, workers, args.verbose):
+            runner = CallbackRunner(callbacks, model, coordinator, token,
+                                    {"epochs": args.epochs, "verbose": args.verbose, "steps": None},
+                                    initial_epoch) if callbacks else None
+            with Progress(coordinator, args.epochs, workers, args.verbose), (runner or contextlib.nullcontext()):
                 try:
                     results = [json.loads(r) for r in stage.run(source, work, workers, barrier, tag)]
                 except Exception as e:
                     raise failures.training_failed(coordinator, e) from e
                 finally:
                     _running.pop(job_id, None)
+                if runner:
+                    runner.drain()
             elapsed = time.time() - started
             weights = driver.pull()
             history = driver.history()
             state = driver.worker_state()
             counters = _counters(coordinator)
+            counters["learning_rate"] = coordinator.learningRate()
             checkpoints.report_failure(coordinator)
         job_config.assign_trainable(model, from_tensor(weights.values))
         job_config.assign_state(model, state)
+        if runner:
+            runner.train_end()
     finally:
         coordinator.stop()
     results.sort(key=lambda r: r["partition"])
@@ -108,7 +119,7 @@ def fit(model, source, settings, args, num_workers=None):
         "frequency": settings.frequency, "seconds": elapsed,
         "applied_samples": counters["applied_samples"], "lost_workers": counters["lost_workers"],
         "resumed_after_pushes": [r.get("resumed_after_pushes", 0) for r in results],
-        "initial_epoch": initial_epoch, "checkpoint": coordinator.checkpointWritten(),
+        "initial_epoch": initial_epoch, "server_learning_rate": counters["learning_rate"], "checkpoint": coordinator.checkpointWritten(),
         "worker_steps": [r.get("steps", 0) for r in results],
         "worker_samples": [r.get("samples", 0) for r in results],
         "worker_seconds": [r.get("seconds", {}) for r in results],

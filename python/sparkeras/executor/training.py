@@ -145,7 +145,8 @@ class _TrainingLoop:
                 self._push_delta(since_push or n_train)
             if self.per_batch_gradients:
                 wm.assign_flat(self.base)
-            self._report(epoch, n_train, spill)
+            if self._report(epoch, n_train, spill):
+                break  # a driver callback set model.stop_training
 
     def _push_delta(self, samples):
         current = self.wm.read_flat().numpy()
@@ -174,5 +175,5 @@ class _TrainingLoop:
             m.val_samples = n_val
             for k, v in self.wm.metrics().items():
                 m.val_values[k] = v
-        self.conn.call(env)
+        return self.conn.call(env).ack.stop
 

@@ -50,6 +50,16 @@ final class Coordinator(host: String, maxFrameBytes: Int, sparkSecret: String, c
         s"${j.lostWorkers.get}"
   }
 
+  /** Epochs every partition has reported, in order from the first. */
+  def epochsCompleted(): Int = server.job.map(_.epochsCompleted).getOrElse(0)
+
+  /** Workers stop after the epoch they are in (a driver callback set model.stop_training). */
+  def requestStop(): Unit = server.job.foreach(_.stopRequested = true)
+
+  /** The server optimizer's learning rate (NaN when it merges deltas), and a change to it. */
+  def learningRate(): Double = server.job.map(_.learningRate.toDouble).getOrElse(Double.NaN)
+  def setLearningRate(lr: Double): Unit = server.job.foreach(_.setLearningRate(lr.toFloat))
+
   /** The workers connected now, as JSON: [{"partition", "attempt", "pid"}]. */
   def workers(): String = JsonMethods.compact(JsonMethods.render(
     server.connectedWorkers.sortBy(c => (c.partition, c.attempt)).map(c =>

@@ -183,7 +183,7 @@ final class ParameterServer(host: String, token: Array[Byte], maxFrameBytes: Int
         case Envelope.BodyCase.PULL => replyWeights(j)
         case Envelope.BodyCase.EPOCH_METRICS if isWorker =>
           j.recordMetrics(claim, env.getEpochMetrics)
-          reply(ack)
+          reply(if (j.stopRequested) stopAck else ack)
         case Envelope.BodyCase.WORKER_STATE if isWorker =>
           try { j.recordState(claim, env.getWorkerState); reply(ack) }
           catch { case e: IllegalArgumentException => reply(error(s"state refused: ${e.getMessage}")) }
@@ -207,6 +207,7 @@ final class ParameterServer(host: String, token: Array[Byte], maxFrameBytes: Int
   }
 
   private val ack = Envelope.newBuilder().setAck(Ack.getDefaultInstance).build()
+  private val stopAck = Envelope.newBuilder().setAck(Ack.newBuilder().setStop(true)).build()
   private def error(message: String): Envelope = {
     lastError = message
     Envelope.newBuilder().setError(Error.newBuilder().setMessage(message)).build()

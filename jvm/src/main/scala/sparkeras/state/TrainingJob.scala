@@ -182,6 +182,16 @@ final class TrainingJob(val config: JobConfig) {
     }
   }
 
+  // Set by the driver when a callback sets model.stop_training: workers stop after the epoch they report.
+  @volatile var stopRequested = false
+
+  /** Epochs that every partition has reported, counted from the first: the driver's callbacks run on them. */
+  def epochsCompleted: Int = { var n = 0; while (completedEpochs.contains(n)) n += 1; n }
+
+  /** The server rule's learning rate now (NaN for delta merging), and a change from a driver callback. */
+  def learningRate: Float = rule.learningRate
+  def setLearningRate(lr: Float): Unit = rule.setLearningRate(lr)
+
   /** A worker's metrics for one epoch; the last partition to report an epoch completes it. */
   def recordMetrics(claim: WorkerClaim, m: EpochMetrics): Unit = if (!superseded(claim)) {
     val reported = history.record(claim.partition, m)

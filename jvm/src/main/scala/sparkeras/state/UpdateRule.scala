@@ -23,6 +23,14 @@ trait UpdateRule {
     restoreIterations(iterations)
   }
   protected def restoreIterations(n: Long): Unit = ()
+
+  /** The learning rate now; a driver-side callback (ReduceLROnPlateau, LearningRateScheduler) may change it. */
+  @volatile var learningRate: Float = Float.NaN
+  def setLearningRate(lr: Float): Unit = {
+    require(!learningRate.isNaN, s"the $name rule has no learning rate")
+    require(lr > 0 && !lr.isInfinite, s"a learning rate must be positive and finite, got $lr")
+    learningRate = lr
+  }
 }
 
 /** Adds the contribution: elephas's delta merge, and the merge step of model averaging. */
@@ -35,7 +43,8 @@ object DeltaMerge extends UpdateRule {
 }
 
 /** Keras's SGD: plain, with momentum, or Nesterov momentum. */
-final class Sgd(learningRate: Float, momentum: Float, nesterov: Boolean, size: Int) extends UpdateRule {
+final class Sgd(initialLearningRate: Float, momentum: Float, nesterov: Boolean, size: Int) extends UpdateRule {
+  learningRate = initialLearningRate
   val name = "sgd"
   private val velocity = if (momentum != 0f) new Array[Float](size) else null
   override def slots: Seq[Array[Float]] = Option(velocity).toSeq
@@ -61,8 +70,9 @@ final class Sgd(learningRate: Float, momentum: Float, nesterov: Boolean, size: I
 }
 
 /** Keras's Adam (with optional AMSGrad), the same arithmetic as keras.optimizers.Adam. */
-final class Adam(learningRate: Float, beta1: Float, beta2: Float, epsilon: Float, amsgrad: Boolean, size: Int)
+final class Adam(initialLearningRate: Float, beta1: Float, beta2: Float, epsilon: Float, amsgrad: Boolean, size: Int)
     extends UpdateRule {
+  learningRate = initialLearningRate
   val name = "adam"
   private val m = new Array[Float](size)
   private val v = new Array[Float](size)
@@ -109,8 +119,9 @@ final class Adam(learningRate: Float, beta1: Float, beta2: Float, epsilon: Float
 }
 
 /** Keras's RMSprop: plain, with momentum, and centered; the same arithmetic as keras.optimizers.RMSprop. */
-final class RmsProp(learningRate: Float, rho: Double, momentum: Float, epsilon: Float, centered: Boolean, size: Int)
+final class RmsProp(initialLearningRate: Float, rho: Double, momentum: Float, epsilon: Float, centered: Boolean, size: Int)
     extends UpdateRule {
+  learningRate = initialLearningRate
   val name = "rmsprop"
   private val velocity = new Array[Float](size)
   private val moment = if (momentum > 0f) new Array[Float](size) else null
@@ -120,6 +131,7 @@ final class RmsProp(learningRate: Float, rho: Double, momentum: Float, epsilon: 
   def apply(w: Array[Float], g: Array[Float], scale: Float): Unit = {
     val r = rho.toFloat
     val oneMinusRho = (1.0 - rho).toFloat // as Keras: computed in Python, then a float32 constant
+    val lr = learningRate // read once: it is volatile
     var i = 0
     while (i < w.length) {
       val gi = g(i) * scale
@@ -128,7 +140,7 @@ final class RmsProp(learningRate: Float, rho: Double, momentum: Float, epsilon: 
       val denominator =
         if (average == null) v + epsilon
         else { val a = r * average(i) + oneMinusRho * gi; average(i) = a; v - a * a + epsilon }
-      val increment = learningRate * gi / java.lang.Math.sqrt(denominator.toDouble).toFloat
+      val increment = lr * gi / java.lang.Math.sqrt(denominator.toDouble).toFloat
       if (moment == null) w(i) -= increment
       else { val m = momentum * moment(i) + increment; moment(i) = m; w(i) -= m }
       i += 1
@@ -137,18 +149,20 @@ final class RmsProp(learningRate: Float, rho: Double, momentum: Float, epsilon: 
 }
 
 /** Keras's Adagrad, the same arithmetic as keras.optimizers.Adagrad. */
-final class Adagrad(learningRate: Float, initialAccumulator: Float, epsilon: Float, size: Int) extends UpdateRule {
+final class Adagrad(initialLearningRate: Float, initialAccumulator: Float, epsilon: Float, size: Int) extends UpdateRule {
+  learningRate = initialLearningRate
   val name = "adagrad"
   private val accumulator = Array.fill(size)(initialAccumulator)
   override def slots: Seq[Array[Float]] = Seq(accumulator)
 
   def apply(w: Array[Float], g: Array[Float], scale: Float): Unit = {
+    val lr = learningRate // read once: it is volatile
     var i = 0
     while (i < w.length) {
       val gi = g(i) * scale
       val a = accumulator(i) + gi * gi
       accumulator(i) = a
-      w(i) -= learningRate * gi / java.lang.Math.sqrt((a + epsilon).toDouble).toFloat
+      w(i) -= lr * gi / java.lang.Math.sqrt((a + epsilon).toDouble).toFloat
       i += 1
     }
   }

@@ -1,0 +1,116 @@
+"""Keras callbacks on the driver, at the parameter server's pace.
+
+A thread polls the coordinator for epochs that every partition has reported; for each, in
+order, it pulls the master weights into the Keras model and calls `on_epoch_end` with the
+epoch's row-weighted logs (`val_*` included), then `on_epoch_begin` of the next. Training
+does not wait for callbacks. `model.stop_training = True` makes every worker stop after
+the epoch it is in (callbacks see no epoch after the one that stopped training, but the
+History holds every epoch the workers finished); a changed `model.optimizer.learning_rate` (ReduceLROnPlateau,
+LearningRateScheduler) is sent to the server's optimizer.
+"""
+import threading
+import warnings
+
+from sparkeras.driver import job_config
+from sparkeras.wire import sparkeras_pb2 as wire
+from sparkeras.wire.codec import from_tensor
+from sparkeras.wire.connection import Connection
+
+
+class CallbackRunner:
+    def __init__(self, callbacks, model, coordinator, token, params, initial_epoch=0, interval=0.2):
+        import keras
+        self.model, self.coordinator, self.token = model, coordinator, token
+        self.epochs, self.interval = params["epochs"], interval
+        self.list = keras.callbacks.CallbackList(list(callbacks), add_history=False, add_progbar=False, model=model,
+                                                 **params)
+        self.next_epoch = initial_epoch
+        self.logs = {}
+        self.error = None
+        self._stop = threading.Event()
+        self._conn = None
+        self._thread = None
+        self._warned = False
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        if self._conn is not None:
+            self._conn.close()
+
+    def __enter__(self):
+        self.model.stop_training = False
+        self.list.on_train_begin()
+        self.list.on_epoch_begin(self.next_epoch)
+        self._conn = Connection.open(self.coordinator.getHost(), self.coordinator.getPort(), self.token, wire.DRIVER)
+        self._thread = threading.Thread(target=self._loop, daemon=True, name="sparkeras-callbacks")
+        self._thread.start()
+        return self
+
+    def _loop(self):
+        while not self._stop.wait(self.interval):
+            try:
+                self._catch_up()
+            except Exception as e:  # reported on the driver's thread when training ends
+                self.error = e
+                self.coordinator.requestStop()
+                return
+
+    def _catch_up(self):
+        done = self.coordinator.epochsCompleted()
+        # After a callback stopped training, epochs the workers were already in still finish,
+        # but callbacks see no more of them, as under model.fit.
+        if self.next_epoch >= done or getattr(self.model, "stop_training", False):
+            return
+        history = self._conn.history()
+        while self.next_epoch < done and not getattr(self.model, "stop_training", False):
+            epoch = self.next_epoch
+            job_config.assign_trainable(self.model, from_tensor(self._conn.pull().values))
+            row = history.epochs[epoch].values if epoch < len(history.epochs) else {}
+            self.logs = {name: row[name] for name in history.names if name in row}
+            self._sync_learning_rate_to_model()
+            self.list.on_epoch_end(epoch, dict(self.logs))
+            self._send_learning_rate()
+            if getattr(self.model, "stop_training", False):
+                self.coordinator.requestStop()
+                return
+            self.next_epoch += 1
+            if self.next_epoch < self.epochs:
+                self.list.on_epoch_begin(self.next_epoch)
+                self._send_learning_rate()
+
+    def _sync_learning_rate_to_model(self):
+        lr = self.coordinator.learningRate()
+        optimizer = getattr(self.model, "optimizer", None)
+        if optimizer is not None and lr == lr:  # NaN: the server merges deltas
+            optimizer.learning_rate = lr
+        self._sent_lr = float(optimizer.learning_rate) if optimizer is not None else None
+
+    def _send_learning_rate(self):
+        optimizer = getattr(self.model, "optimizer", None)
+        if optimizer is None:
+            return
+        lr = float(optimizer.learning_rate)
+        if lr == getattr(self, "_sent_lr", lr):
+            return
+        if self.coordinator.learningRate() == self.coordinator.learningRate():
+            self.coordinator.setLearningRate(lr)
+        elif not self._warned:
+            self._warned = True
+            warnings.warn("a callback changed the learning rate, but with frequency='epoch' (or a communication "
+                          "window) the workers' own optimizers apply it only in the next fit", RuntimeWarning)
+        self._sent_lr = lr
+
+    def drain(self):
+        """After the training stage: runs the epochs not yet seen."""
+        self._stop.set()
+        self._thread.join()
+        if self.error is None:
+            self._catch_up()
+        if self.error is not None:
+            raise self.error
+
+    def train_end(self):
+        """After the final weights are in the model (EarlyStopping may restore its best ones)."""
+        self.list.on_train_end(dict(self.logs))

@@ -1,0 +1,73 @@
+"""Keras callbacks run on the driver as the parameter server completes epochs."""
+import csv
+
+import numpy as np
+import pytest
+
+from sparkeras import SparkModel, to_simple_rdd
+
+
+@pytest.fixture(scope="module")
+def rdd(sc, digits):
+    x_train, _, y_train, _ = digits
+    # Four times the rows, so that an epoch lasts longer than the callbacks' polling interval.
+    return to_simple_rdd(sc, np.tile(x_train, (4, 1)), np.tile(y_train, 4), 2).cache()
+
+
+def test_early_stopping_stops_every_worker_and_restores_the_best_weights(rdd, digits, make_mlp):
+    import keras
+    # No epoch improves the loss by 10: it stops where it stops under model.fit.
+    def stopper_():
+        return keras.callbacks.EarlyStopping(monitor="loss", min_delta=10, patience=1, restore_best_weights=True)
+    reference = stopper_()
+    make_mlp().fit(digits[0], digits[2], epochs=30, batch_size=32, callbacks=[reference], verbose=0)
+    stopper = stopper_()
+    model = make_mlp()
+    history = SparkModel(model, mode="synchronous", frequency="batch", num_workers=2).fit(
+        rdd, epochs=30, batch_size=32, callbacks=[stopper])
+    assert stopper.stopped_epoch == reference.stopped_epoch > 0, (stopper.stopped_epoch, reference.stopped_epoch)
+    assert len(history.history["loss"]) <= reference.stopped_epoch + 4, f"trained {len(history.history['loss'])} of 30 epochs"
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), stopper.best_weights)), \
+        "the best epoch's weights were restored"
+
+
+def test_checkpoints_csv_logs_and_a_custom_callback_see_what_model_fit_gives(rdd, make_mlp, tmp_path):
+    import keras
+    seen = []
+
+    class Recorder(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append((epoch, sorted(logs)))
+
+    callbacks = [keras.callbacks.ModelCheckpoint(str(tmp_path / "epoch-{epoch:02d}.keras")),
+                 keras.callbacks.ModelCheckpoint(str(tmp_path / "best.weights.h5"), monitor="val_loss",
+                                                 save_best_only=True, save_weights_only=True),
+                 keras.callbacks.CSVLogger(str(tmp_path / "log.csv")), Recorder()]
+    model = make_mlp()
+    history = SparkModel(model, mode="asynchronous", frequency="batch", num_workers=2).fit(
+        rdd, epochs=3, batch_size=32, validation_split=0.1, callbacks=callbacks)
+    assert [e for e, _ in seen] == [0, 1, 2]
+    assert all(keys == ["accuracy", "loss", "val_accuracy", "val_loss"] for _, keys in seen), seen
+    assert sorted(history.history) == ["accuracy", "loss", "val_accuracy", "val_loss"]
+    for epoch in (1, 2, 3):
+        saved = keras.models.load_model(tmp_path / f"epoch-{epoch:02d}.keras")
+        assert saved.count_params() == model.count_params()
+    best = make_mlp()
+    best.load_weights(tmp_path / "best.weights.h5")
+    rows = list(csv.DictReader(open(tmp_path / "log.csv")))
+    assert [int(r["epoch"]) for r in rows] == [0, 1, 2]
+    assert np.allclose([float(r["loss"]) for r in rows], history.history["loss"], rtol=1e-5)
+
+
+def test_learning_rate_callbacks_change_the_servers_optimizer(rdd, make_mlp):
+    import keras
+    reduce = keras.callbacks.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=0, min_delta=10)
+    model = make_mlp(optimizer=keras.optimizers.Adam(0.004))
+    history = SparkModel(model, mode="synchronous", frequency="batch", num_workers=2).fit(
+        rdd, epochs=3, batch_size=32, callbacks=[reduce])
+    # Halved after each of the first two epochs (the third's change comes after training).
+    assert history.params["server_learning_rate"] == pytest.approx(0.004 * 0.5 ** 2, rel=1e-5), history.params
+    schedule = keras.callbacks.LearningRateScheduler(lambda epoch, lr: 0.0005 if epoch >= 1 else lr)
+    history = SparkModel(make_mlp(), mode="asynchronous", frequency="batch", num_workers=2).fit(
+        rdd, epochs=3, batch_size=32, callbacks=[schedule])
+    assert history.params["server_learning_rate"] == pytest.approx(0.0005, rel=1e-5), history.params
