@@ -90,10 +90,11 @@ final class ParameterServer(host: String, token: Array[Byte], maxFrameBytes: Int
   private def serve(s: Socket, authenticated: java.util.concurrent.atomic.AtomicBoolean): Unit = {
     // Before the token is checked, the stream is read unbuffered and only a Hello-sized frame
     // is accepted: an unauthenticated connection costs a thread and about a kilobyte.
-    var out: java.io.OutputStream = s.getOutputStream
+    var out: java.io.OutputStream = null
     var session: Session = null
     var stillPending = true
     try {
+      out = s.getOutputStream // throws if the acceptor already dropped this connection
       new FrameReader(new DataInputStream(s.getInputStream), maxFrameBytes).read(ParameterServer.PreAuthFrameBytes) match {
         case Some(env) if env.hasHello && authentic(env.getHello.getToken.toByteArray) &&
             authenticatedCount.incrementAndGet() > connectionCap =>
@@ -136,7 +137,7 @@ final class ParameterServer(host: String, token: Array[Byte], maxFrameBytes: Int
 
   private def authentic(presented: Array[Byte]): Boolean = MessageDigest.isEqual(presented, token)
 
-  private def refuse(out: java.io.OutputStream, message: String): Unit = {
+  private def refuse(out: java.io.OutputStream, message: String): Unit = if (out != null) {
     lastError = message
     try Frames.write(out, Envelope.newBuilder().setError(Error.newBuilder().setMessage(message)).build())
     catch { case _: IOException => () }
