@@ -126,3 +126,11 @@ def test_a_checkpoint_of_another_job_is_refused_naming_what_differs(sc, digits, 
         SparkModel(make_mlp(), num_workers=2).fit(rdd, epochs=3, batch_size=16, checkpoint_dir=str(tmp_path))
     history = SparkModel(make_mlp(), num_workers=2).fit(rdd, epochs=3, batch_size=32, checkpoint_dir=str(tmp_path))
     assert history.params["initial_epoch"] == 2 and len(history.history["loss"]) == 3
+
+
+def test_a_nan_label_in_the_first_row_is_named(sc, digits, make_mlp):
+    x_train, _, y_train, _ = digits
+    y = y_train[:20].astype("float64")
+    y[0] = np.nan
+    with pytest.raises(ModelSpecError, match=r"the first label in the RDD is \[nan\]: labels must be finite numbers"):
+        SparkModel(make_mlp()).fit(to_simple_rdd(sc, x_train[:20], y), epochs=1)

@@ -103,6 +103,8 @@ def check_sample(model, x, y, where="the data"):
     if y is None:
         return
     y = np.asarray(y)
+    if y.dtype.kind in "fc" and not np.all(np.isfinite(y)):
+        raise ModelSpecError(f"the first label in {where} is {y.reshape(-1)[:4].tolist()}: labels must be finite numbers")
     outputs = model.outputs if getattr(model, "outputs", None) else None
     if outputs is None or len(outputs) != 1:
         return
