@@ -40,9 +40,7 @@ def test_two_thousand_idle_connections_leave_a_training_job_finishing(sc, digits
     from sparkeras.driver.engine import running_jobs
 
     x_train, x_test, y_train, y_test = digits
-    bean = sc._jvm.java.lang.management.ManagementFactory.getThreadMXBean()
-    baseline = bean.getThreadCount()
-    seen = {"peak": baseline, "opened": 0, "refused": 0, "cap": 0}
+    seen = {"peak": 0, "opened": 0, "refused": 0, "cap": 0}
     sockets = []
 
     def attack(count):
@@ -58,9 +56,9 @@ def test_two_thousand_idle_connections_leave_a_training_job_finishing(sc, digits
                 seen.setdefault(type(e).__name__, 0)
                 seen[type(e).__name__] += 1
             if i % 50 == 0:
-                seen["peak"] = max(seen["peak"], bean.getThreadCount())
                 for j in running_jobs():
                     seen["refused"], seen["cap"] = j["refused_connections"], j["connection_cap"]
+                    seen["peak"] = max(seen["peak"], j["server_threads"])
 
     attackers = [threading.Thread(target=attack, args=(125,), daemon=True) for _ in range(16)]
     for a in attackers:
@@ -78,9 +76,10 @@ def test_two_thousand_idle_connections_leave_a_training_job_finishing(sc, digits
     _, accuracy = spark_model.evaluate(x_test, y_test)
     assert seen["opened"] == 2000, seen
     assert seen["refused"] > 0, f"the caps never refused a connection: {seen}"
-    # Threads for at most 64 connections waiting to authenticate and the job's capped ones,
-    # plus Spark's own task and Python-runner threads while a fit runs.
-    assert seen["peak"] - baseline <= 64 + seen["cap"] + 24, seen
+    # The server's threads: at most 64 connections waiting to authenticate, the job's capped
+    # ones, the acceptor and the deadline watchdog (a dropped connection's thread may take a
+    # moment to end, hence a few more).
+    assert 0 < seen["peak"] <= 64 + seen["cap"] + 2 + 8, seen
     assert len(history.history["loss"]) == 250 and accuracy >= 0.94, (accuracy, seen)
-    print(f"2,000 idle connections: {seen}, baseline {baseline} threads, accuracy {accuracy:.4f}, "
+    print(f"2,000 idle connections: {seen}, accuracy {accuracy:.4f}, "
           f"{history.params['seconds']:.1f}s")

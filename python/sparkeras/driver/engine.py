@@ -39,7 +39,7 @@ def running_jobs():
             continue
         jobs.append(dict(counters, job_id=job_id, workers=workers, host=coordinator.getHost(),
                          port=coordinator.getPort(), refused_connections=coordinator.refusedConnections(),
-                         connection_cap=coordinator.connectionCap()))
+                         connection_cap=coordinator.connectionCap(), server_threads=coordinator.serverThreads()))
     return jobs
 
 

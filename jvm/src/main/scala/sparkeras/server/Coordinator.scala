@@ -28,6 +28,7 @@ final class Coordinator(host: String, maxFrameBytes: Int, sparkSecret: String, c
   /** Connections refused because a cap was reached, and the cap now. */
   def refusedConnections: Long = server.refused
   def connectionCap: Int = server.connectionCap
+  def serverThreads: Int = server.threadCount
 
   def version: String = Version.current
   def getHost: String = server.boundHost

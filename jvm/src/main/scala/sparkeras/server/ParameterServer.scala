@@ -38,6 +38,10 @@ final class ParameterServer(host: String, token: Array[Byte], maxFrameBytes: Int
   def boundHost: String = socket.getInetAddress.getHostAddress
   def job: Option[TrainingJob] = Option(jobRef.get())
   def error: String = lastError
+  /** Threads this server runs now: one per connection, the acceptor and the deadline watchdog. */
+  def threadCount: Int = Thread.getAllStackTraces.keySet.toArray(Array.empty[Thread])
+    .count(t => t.getName.startsWith(s"sparkeras-ps-$port-") || t.getName == s"sparkeras-ps-auth-deadline-$port")
+
   /** Connections refused because a cap was reached. */
   def refused: Long = refusedCount.get()
 
