@@ -13,6 +13,8 @@ MODES = ["synchronous/batch", "asynchronous/batch", "hogwild/batch", "asynchrono
 def check_exactly_once(results):
     for spec, runs in results.items():
         clean, killed = runs["clean"], runs["killed"]
+        print(f"{spec}: applied {killed['applied']} samples after the kill, {clean['applied']} clean; accuracy "
+              f"{killed['accuracy']:.4f} vs {clean['accuracy']:.4f}; resumed after pushes {killed['resumed']}")
         assert killed["killed"], f"{spec}: no worker was killed: {runs}"
         assert killed["lost"] >= 1, f"{spec}: the server saw no lost worker: {runs}"
         assert clean["applied"] > 0 and 1 / 1.02 <= killed["applied"] / clean["applied"] <= 1.02, (spec, runs)
