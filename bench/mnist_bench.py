@@ -140,6 +140,7 @@ def wire_timings(sc, rounds=2000):
     echo = echo_server(sc)
     conn = Connection(host, port)
     conn.hello(token, wire.WORKER)
+    conn.join(BATCH)  # a worker pushes only after joining the job
     bare_conn = Connection("127.0.0.1", echo.getPort())
 
     def push_pull():

@@ -2,26 +2,11 @@ package sparkeras
 
 import java.nio.charset.StandardCharsets.UTF_8
 
-import org.scalatest.BeforeAndAfterEach
 import org.scalatest.funsuite.AnyFunSuite
 import sparkeras.server.Coordinator
 import sparkeras.wire.Wire._
 
-class ParameterServerSpec extends AnyFunSuite with BeforeAndAfterEach {
-  private var coordinator: Coordinator = _
-  private def token = coordinator.getToken.grouped(2).map(Integer.parseInt(_, 16).toByte).toArray
-
-  override def beforeEach(): Unit = coordinator = new Coordinator("127.0.0.1", 1 << 20)
-  override def afterEach(): Unit = coordinator.stop()
-
-  private def configure(c: JobConfig): Unit = {
-    val driver = new TestClient(coordinator.getPort)
-    assert(driver.hello(token, Role.DRIVER).hasAck)
-    val r = driver.call(Envelope.newBuilder().setJobConfig(c).build())
-    assert(r.hasAck, r.toString)
-    driver.close()
-  }
-
+class ParameterServerSpec extends AnyFunSuite with CoordinatorFixture {
   test("binds to the requested address and hands out a 32-byte token") {
     assert(coordinator.getHost == "127.0.0.1" && coordinator.getPort > 0)
     assert(token.length == 32)

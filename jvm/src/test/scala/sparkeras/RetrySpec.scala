@@ -1,25 +1,10 @@
 package sparkeras
 
-import org.scalatest.BeforeAndAfterEach
 import org.scalatest.funsuite.AnyFunSuite
-import sparkeras.server.Coordinator
 import sparkeras.wire.Wire._
 
 /** Exactly-once steps when Spark retries a task or a barrier stage. */
-class RetrySpec extends AnyFunSuite with BeforeAndAfterEach {
-  private var coordinator: Coordinator = _
-  private def token = coordinator.getToken.grouped(2).map(Integer.parseInt(_, 16).toByte).toArray
-
-  override def beforeEach(): Unit = coordinator = new Coordinator("127.0.0.1", 1 << 20)
-  override def afterEach(): Unit = coordinator.stop()
-
-  private def configure(c: JobConfig): Unit = {
-    val driver = new TestClient(coordinator.getPort)
-    assert(driver.hello(token, Role.DRIVER).hasAck)
-    assert(driver.call(Envelope.newBuilder().setJobConfig(c).build()).hasAck)
-    driver.close()
-  }
-
+class RetrySpec extends AnyFunSuite with CoordinatorFixture {
   private def worker(partition: Int, attempt: Int = 0): TestClient = {
     val c = new TestClient(coordinator.getPort)
     assert(c.hello(token, Role.WORKER, partition, attempt).hasAck)
