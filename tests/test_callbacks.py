@@ -67,7 +67,8 @@ def test_learning_rate_callbacks_change_the_servers_optimizer(rdd, make_mlp):
         rdd, epochs=3, batch_size=32, callbacks=[reduce])
     # Halved after each of the first two epochs (the third's change comes after training).
     assert history.params["server_learning_rate"] == pytest.approx(0.004 * 0.5 ** 2, rel=1e-5), history.params
-    schedule = keras.callbacks.LearningRateScheduler(lambda epoch, lr: 0.0005 if epoch >= 1 else lr)
+    # Set once, before the first epoch: it must reach the server then.
+    schedule = keras.callbacks.LearningRateScheduler(lambda epoch, lr: 0.0005 if epoch == 0 else lr)
     history = SparkModel(make_mlp(), mode="asynchronous", frequency="batch", num_workers=2).fit(
         rdd, epochs=3, batch_size=32, callbacks=[schedule])
     assert history.params["server_learning_rate"] == pytest.approx(0.0005, rel=1e-5), history.params

@@ -31,6 +31,9 @@ class CallbackRunner:
         self._conn = None
         self._thread = None
         self._warned = False
+        self._sent_lr = None
+        optimizer = getattr(model, "optimizer", None)
+        self._initial_lr = float(optimizer.learning_rate) if optimizer is not None else 0.0
 
     def __exit__(self, *exc):
         self._stop.set()
@@ -41,8 +44,10 @@ class CallbackRunner:
 
     def __enter__(self):
         self.model.stop_training = False
+        self._sent_lr = self._server_learning_rate()
         self.list.on_train_begin()
         self.list.on_epoch_begin(self.next_epoch)
+        self._send_learning_rate()  # LearningRateScheduler sets the first epoch's rate here
         self._conn = Connection.open(self.coordinator.getHost(), self.coordinator.getPort(), self.token, wire.DRIVER)
         self._thread = threading.Thread(target=self._loop, daemon=True, name="sparkeras-callbacks")
         self._thread.start()
@@ -80,27 +85,34 @@ class CallbackRunner:
                 self.list.on_epoch_begin(self.next_epoch)
                 self._send_learning_rate()
 
-    def _sync_learning_rate_to_model(self):
+    def _server_learning_rate(self):
         lr = self.coordinator.learningRate()
+        return None if lr != lr else float(lr)  # NaN: the server merges deltas
+
+    def _sync_learning_rate_to_model(self):
+        lr = self._server_learning_rate()
         optimizer = getattr(self.model, "optimizer", None)
-        if optimizer is not None and lr == lr:  # NaN: the server merges deltas
+        if optimizer is not None and lr is not None:
             optimizer.learning_rate = lr
-        self._sent_lr = float(optimizer.learning_rate) if optimizer is not None else None
+        self._sent_lr = lr
 
     def _send_learning_rate(self):
         optimizer = getattr(self.model, "optimizer", None)
         if optimizer is None:
             return
         lr = float(optimizer.learning_rate)
-        if lr == getattr(self, "_sent_lr", lr):
+        if self._sent_lr is None or lr == self._sent_lr:
+            if self._sent_lr is None and lr != float(self._initial_lr):
+                self._warn_epoch_frequency()
             return
-        if self.coordinator.learningRate() == self.coordinator.learningRate():
-            self.coordinator.setLearningRate(lr)
-        elif not self._warned:
+        self.coordinator.setLearningRate(lr)
+        self._sent_lr = lr
+
+    def _warn_epoch_frequency(self):
+        if not self._warned:
             self._warned = True
             warnings.warn("a callback changed the learning rate, but with frequency='epoch' (or a communication "
-                          "window) the workers' own optimizers apply it only in the next fit", RuntimeWarning)
-        self._sent_lr = lr
+                          "window) the workers' own optimizers do not see it in this fit", RuntimeWarning)
 
     def drain(self):
         """After the training stage: runs the epochs not yet seen."""
