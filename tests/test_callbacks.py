@@ -72,3 +72,19 @@ def test_learning_rate_callbacks_change_the_servers_optimizer(rdd, make_mlp):
     history = SparkModel(make_mlp(), mode="asynchronous", frequency="batch", num_workers=2).fit(
         rdd, epochs=3, batch_size=32, callbacks=[schedule])
     assert history.params["server_learning_rate"] == pytest.approx(0.0005, rel=1e-5), history.params
+
+
+def test_callbacks_see_batch_normalization_statistics(rdd, digits):
+    """EarlyStopping(restore_best_weights) sets every weight, the moving statistics too:
+    they must be the trained ones at that epoch, not the initial zeros and ones."""
+    import keras
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(32), keras.layers.BatchNormalization(),
+                              keras.layers.Activation("relu"), keras.layers.Dense(10, activation="softmax")])
+    model.compile(keras.optimizers.Adam(0.003), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    stopper = keras.callbacks.EarlyStopping(monitor="loss", patience=50, restore_best_weights=True)
+    SparkModel(model, mode="asynchronous", frequency="batch", num_workers=2).fit(
+        rdd, epochs=3, batch_size=32, callbacks=[stopper])
+    assert np.abs(model.layers[1].moving_mean.numpy()).max() > 0.1, "restored statistics are trained ones"
+    _, x_test, _, y_test = digits
+    assert np.mean(model.predict(x_test, verbose=0).argmax(1) == y_test) >= 0.9

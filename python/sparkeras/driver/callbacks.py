@@ -72,6 +72,8 @@ class CallbackRunner:
         while self.next_epoch < done and not getattr(self.model, "stop_training", False):
             epoch = self.next_epoch
             job_config.assign_trainable(self.model, from_tensor(self._conn.pull().values))
+            # BatchNormalization's statistics too, or EarlyStopping and ModelCheckpoint would keep initial ones.
+            job_config.assign_state(self.model, self._conn.worker_state())
             row = history.epochs[epoch].values if epoch < len(history.epochs) else {}
             self.logs = {name: row[name] for name in history.names if name in row}
             self._sync_learning_rate_to_model()

@@ -64,12 +64,6 @@ class TrainingTask:
             loop = _TrainingLoop(conn, wm, cfg, welcome, base)
             ready = time.perf_counter()
             loop.run(spill, n_train, seed=(cfg.seed + 7919 * partition) % 2 ** 63)
-            state = wm.read_state()
-            if state is not None:
-                env = wire.Envelope()
-                env.worker_state.samples = n_train
-                to_tensor(state, out=env.worker_state.non_trainable)
-                conn.call(env)
             conn.done()
         return {"partition": partition, "samples": loop.samples, "steps": loop.steps,
                 "resumed_after_pushes": welcome.resume_pushes,
@@ -160,6 +154,14 @@ class _TrainingLoop:
             self.wm.assign_flat(self.base)
 
     def _report(self, epoch, n_train, spill):
+        """Sends the epoch's non-trainable state (BatchNormalization's statistics), then its
+        metrics, which complete the epoch for the driver; returns whether to stop."""
+        state = self.wm.read_state()
+        if state is not None:
+            update = wire.Envelope()
+            update.worker_state.samples = n_train
+            to_tensor(state, out=update.worker_state.non_trainable)
+            self.conn.call(update)
         env = wire.Envelope()
         m = env.epoch_metrics
         m.epoch = epoch
