@@ -19,7 +19,9 @@ def check_exactly_once(results):
         assert killed["lost"] >= 1, f"{spec}: the server saw no lost worker: {runs}"
         assert clean["applied"] > 0 and 1 / 1.02 <= killed["applied"] / clean["applied"] <= 1.02, (spec, runs)
         assert killed["epochs"] == clean["epochs"], (spec, runs)
-        assert abs(killed["accuracy"] - clean["accuracy"]) <= 0.01, (spec, runs)
+        # A kill must not cost more than a point. Asynchronous clean runs alone vary by about
+        # that much, and a killed run that ends better (0.970 against 0.954 in one CI run) is no defect.
+        assert killed["accuracy"] >= clean["accuracy"] - 0.01, (spec, runs)
         assert clean["accuracy"] >= 0.94, (spec, runs)
 
 
