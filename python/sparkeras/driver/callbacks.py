@@ -94,13 +94,16 @@ class CallbackRunner:
     def _sync_learning_rate_to_model(self):
         lr = self._server_learning_rate()
         optimizer = getattr(self.model, "optimizer", None)
-        if optimizer is not None and lr is not None:
+        if _has_schedule(optimizer):
+            # The schedule is evaluated at the step count, as Keras does; the rate itself is not settable.
+            job_config.assign_iterations(self.model, self.coordinator.iterations())
+        elif optimizer is not None and lr is not None:
             optimizer.learning_rate = lr
         self._sent_lr = lr
 
     def _send_learning_rate(self):
         optimizer = getattr(self.model, "optimizer", None)
-        if optimizer is None:
+        if optimizer is None or _has_schedule(optimizer):
             return
         lr = float(optimizer.learning_rate)
         if self._sent_lr is None or lr == self._sent_lr:
@@ -128,3 +131,8 @@ class CallbackRunner:
     def train_end(self):
         """After the final weights are in the model (EarlyStopping may restore its best ones)."""
         self.list.on_train_end(dict(self.logs))
+
+
+def _has_schedule(optimizer):
+    import keras
+    return isinstance(getattr(optimizer, "_learning_rate", None), keras.optimizers.schedules.LearningRateSchedule)

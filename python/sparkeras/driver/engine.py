@@ -48,9 +48,8 @@ def _check_driver_heap(coordinator, model, settings, workers):
     import numpy as np
     trainable = sum(int(np.prod(v.shape)) for v in model.trainable_weights)
     total = sum(int(np.prod(v.shape)) for v in model.weights)
-    rule, params = job_config.server_rule(model, settings)
-    shortfall = coordinator.heapShortfall(trainable, total, rule,
-                                          bool(params.get("amsgrad") or params.get("momentum")),
+    optimizer = job_config.server_rule(model, settings)
+    shortfall = coordinator.heapShortfall(trainable, total, optimizer.rule, json.dumps(optimizer.params),
                                           workers, settings.mode == "synchronous")
     if shortfall:
         raise ModelSpecError(shortfall)
@@ -101,14 +100,16 @@ def fit(model, source, settings, args, num_workers=None, callbacks=()):
                 if runner:
                     runner.drain()
             elapsed = time.time() - started
-            weights = driver.pull()
+            weights = driver.pull(end_of_training=True)
             history = driver.history()
             state = driver.worker_state()
             counters = _counters(coordinator)
             counters["learning_rate"] = coordinator.learningRate()
+            counters["iterations"] = coordinator.iterations()
             checkpoints.report_failure(coordinator)
         job_config.assign_trainable(model, from_tensor(weights.values))
         job_config.assign_state(model, state)
+        job_config.assign_iterations(model, counters["iterations"])
         if runner:
             runner.train_end()
     finally:

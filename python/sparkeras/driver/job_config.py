@@ -60,23 +60,31 @@ def check_trainable(model, settings):
 
 
 def server_rule(model, settings):
-    """(update rule name, its parameters) the server runs for this model and settings."""
+    """The ServerOptimizer (update rule, parameters, schedule) the server runs for this model and settings."""
     return model_spec.server_rule(model, settings.frequency, settings.communication_window)
 
 
 def build(model, settings, num_workers, args):
     """The JobConfig message for one fit of `model` with `num_workers` workers."""
-    rule, params = server_rule(model, settings)
+    optimizer = server_rule(model, settings)
     seed = args.seed if args.seed is not None else int.from_bytes(os.urandom(4), "little")
     config = wire.JobConfig(
         mode=settings.mode, frequency=settings.frequency, num_workers=int(num_workers), epochs=int(args.epochs),
         batch_size=int(args.batch_size), validation_split=float(args.validation_split),
         communication_window=int(settings.communication_window),
         model_json=model_spec.model_json(model), compile_json=model_spec.compile_json(model),
-        optimizer_class=rule, shuffle=bool(args.shuffle),
+        optimizer_class=optimizer.rule, shuffle=bool(args.shuffle),
         delta_scale=1.0 / num_workers if settings.merge == "average" else 1.0, seed=int(seed))
-    for k, v in params.items():
+    for k, v in optimizer.params.items():
         config.optimizer_params[k] = v
+    if optimizer.schedule is not None:
+        schedule = config.learning_rate_schedule
+        schedule.class_name = optimizer.schedule["class_name"]
+        for k, v in optimizer.schedule["params"].items():
+            schedule.params[k] = v
+        schedule.boundaries.extend(optimizer.schedule["boundaries"])
+        schedule.values.extend(optimizer.schedule["values"])
+    config.no_weight_decay.extend(optimizer.no_weight_decay)
     for w in model_spec.trainable_and_rest(model):
         to_tensor(np.asarray(w, dtype=np.float32), out=config.initial_weights.add())
     config.trainable_sizes.extend(int(np.prod(v.shape)) for v in model.trainable_weights)
@@ -111,3 +119,11 @@ def assign_trainable(model, flat):
         n = int(np.prod(v.shape))
         v.assign(flat[offset:offset + n].reshape(v.shape))
         offset += n
+
+
+def assign_iterations(model, iterations):
+    """Sets the Keras optimizer's step count to the server's, so that a schedule's
+    `optimizer.learning_rate` reads as after model.fit (delta merging keeps no count)."""
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is not None and iterations > 0:
+        optimizer.iterations.assign(iterations)

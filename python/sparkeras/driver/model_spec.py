@@ -1,6 +1,7 @@
 """What the driver knows about a Keras model before training: its serialized form,
 the server-side update rule its optimizer maps to, and checks of model and data."""
 import json
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -9,15 +10,39 @@ from sparkeras.errors import ModelSpecError
 MODES = ("synchronous", "asynchronous", "hogwild")
 FREQUENCIES = ("epoch", "batch")
 
-# Keras optimizer class -> (server rule, hyper-parameters the rule reads)
+# Keras optimizer class -> (server rule, its own hyper-parameters). AdamW is Adam with weight decay.
+_ADAM = ("beta_1", "beta_2", "epsilon", "amsgrad")
 _SERVER_RULES = {
-    "SGD": ("sgd", ("learning_rate", "momentum", "nesterov")),
-    "Adam": ("adam", ("learning_rate", "beta_1", "beta_2", "epsilon", "amsgrad")),
-    "RMSprop": ("rmsprop", ("learning_rate", "rho", "momentum", "epsilon", "centered")),
-    "Adagrad": ("adagrad", ("learning_rate", "initial_accumulator_value", "epsilon")),
+    "SGD": ("sgd", ("momentum", "nesterov")),
+    "Adam": ("adam", _ADAM),
+    "AdamW": ("adam", _ADAM),
+    "Adamax": ("adamax", ("beta_1", "beta_2", "epsilon")),
+    "Nadam": ("nadam", ("beta_1", "beta_2", "epsilon")),
+    "RMSprop": ("rmsprop", ("rho", "momentum", "epsilon", "centered")),
+    "Adagrad": ("adagrad", ("initial_accumulator_value", "epsilon")),
+    "Adadelta": ("adadelta", ("rho", "epsilon")),
+    "Adafactor": ("adafactor", ("beta_2_decay", "epsilon_1", "epsilon_2", "clip_threshold")),
+    "Ftrl": ("ftrl", ("learning_rate_power", "initial_accumulator_value", "l1_regularization_strength",
+                      "l2_regularization_strength", "l2_shrinkage_regularization_strength", "beta")),
+    "Lion": ("lion", ("beta_1", "beta_2")),
+    "Lamb": ("lamb", ("beta_1", "beta_2", "epsilon")),
 }
-_UNSUPPORTED_OPTIONS = ("weight_decay", "clipnorm", "clipvalue", "global_clipnorm", "gradient_accumulation_steps")
+# What keras.optimizers.Optimizer does around every optimizer's step; the server does it too.
+_BASE_OPTIONS = ("weight_decay", "clipnorm", "clipvalue", "global_clipnorm", "use_ema", "ema_momentum",
+                 "ema_overwrite_frequency")
+_UNSUPPORTED_OPTIONS = ("gradient_accumulation_steps", "loss_scale_factor")
+_SCHEDULES = ("ExponentialDecay", "InverseTimeDecay", "PiecewiseConstantDecay", "PolynomialDecay", "CosineDecay",
+              "CosineDecayRestarts")
 
+
+@dataclass(frozen=True)
+class ServerOptimizer:
+    """The update rule the parameter server runs: its name and Keras hyper-parameters, the
+    learning-rate schedule if any, and the trainable variables excluded from weight decay."""
+    rule: str
+    params: dict
+    schedule: dict = None  # {"class_name", "params", "boundaries", "values"}
+    no_weight_decay: tuple = ()
 
 def check_mode(mode, frequency):
     if mode not in MODES:
@@ -49,33 +74,57 @@ def _json_default(value):
 
 
 def server_rule(model, frequency, communication_window):
-    """The update rule the server applies and its parameters.
+    """The ServerOptimizer for this model and settings.
 
-    Pushes of local progress (frequency 'epoch', or a window of local steps) are
-    merged as deltas; per-batch gradients run the model's own optimizer on the server.
+    Pushes of local progress (frequency 'epoch', or a window of local steps) are merged as
+    deltas; per-batch gradients run the model's own optimizer on the server, with Keras's math.
     """
     if frequency == "epoch" or communication_window > 1:
-        return "delta", {}
+        return ServerOptimizer("delta", {})
     optimizer = model.optimizer
     name = type(optimizer).__name__
-    if name not in _SERVER_RULES:
+    if name not in _SERVER_RULES or not type(optimizer).__module__.startswith("keras."):
         supported = ", ".join(sorted(_SERVER_RULES))
         raise ModelSpecError(
-            f"frequency='batch' applies the model's optimizer on the parameter server, which implements "
-            f"{supported}; the model is compiled with {name}. Compile with one of those, or use frequency='epoch'")
+            f"frequency='batch' applies the model's optimizer on the parameter server, which implements Keras's "
+            f"built-in {supported}; the model is compiled with {type(optimizer).__module__}.{name}. Compile with one "
+            "of those, or use frequency='epoch', where each worker runs the model's own optimizer")
+    schedule = _schedule(optimizer)
     config = optimizer.get_config()
     for option in _UNSUPPORTED_OPTIONS:
-        if config.get(option) not in (None, False, 0):
+        if config.get(option) not in (None, False, 0, 1):
             raise ModelSpecError(
-                f"the optimizer's {option}={config[option]!r} is not applied by the parameter server yet; "
+                f"the optimizer's {option}={config[option]!r} is not applied by the parameter server; "
                 "remove it or use frequency='epoch'")
-    if not isinstance(config.get("learning_rate"), (int, float)):
-        raise ModelSpecError(
-            "learning-rate schedules are not applied by the parameter server yet; use a constant learning rate "
-            "or frequency='epoch'")
     rule, keys = _SERVER_RULES[name]
-    return rule, {k: float(config[k]) for k in keys if k in config}
+    params = {k: float(config[k]) for k in keys + _BASE_OPTIONS if config.get(k) is not None}
+    if schedule is None:
+        params["learning_rate"] = float(config["learning_rate"])
+    excluded = ()
+    if params.get("weight_decay"):
+        excluded = tuple(i for i, v in enumerate(model.trainable_weights) if not optimizer._use_weight_decay(v))
+    return ServerOptimizer(rule, params, schedule, excluded)
 
+
+def _schedule(optimizer):
+    """The optimizer's learning-rate schedule as the server takes it, None for a constant rate."""
+    import keras
+    schedule = getattr(optimizer, "_learning_rate", None)
+    if isinstance(schedule, (int, float)) or not callable(schedule):
+        return None  # a float, or the Keras variable holding one
+    kind = type(schedule).__name__
+    if not isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule) or kind not in _SCHEDULES \
+            or not type(schedule).__module__.startswith("keras."):
+        raise ModelSpecError(
+            f"the optimizer's learning rate is {type(schedule).__module__}.{kind}; the parameter server evaluates "
+            f"Keras's built-in schedules ({', '.join(_SCHEDULES)}) at its own step count. Use one of those, a "
+            "constant learning rate, or frequency='epoch'")
+    settings = schedule.get_config()
+    params = {k: float(v) for k, v in settings.items()
+              if isinstance(v, (bool, int, float, np.number)) and k not in ("boundaries", "values")}
+    return {"class_name": kind, "params": params,
+            "boundaries": [float(b) for b in settings.get("boundaries", ())],
+            "values": [float(v) for v in settings.get("values", ())]}
 
 def trainable_and_rest(model):
     """The model's weights as the wire orders them: trainable variables, then non-trainable ones."""

@@ -98,9 +98,10 @@ class Connection:
         jobs answer once every worker has joined)."""
         return self.call(envelope(join=wire.Join(num_samples=num_samples))).welcome
 
-    def pull(self):
-        """The current master weights (a Weights message)."""
-        return self.call(envelope(pull=wire.Pull())).weights
+    def pull(self, end_of_training=False):
+        """The current master weights (a Weights message). The driver's last pull ends training:
+        the server optimizer finishes the weights first (with use_ema, they become their average)."""
+        return self.call(envelope(pull=wire.Pull(end_of_training=end_of_training))).weights
 
     def history(self):
         return self.call(envelope(history_request=wire.HistoryRequest())).history

@@ -163,7 +163,7 @@ class ParameterServerSpec extends AnyFunSuite with CoordinatorFixture {
 
   test("an unsupported optimizer in the job configuration is a clear error") {
     val driver = new TestClient(coordinator.getPort); driver.hello(token, Role.DRIVER)
-    val r = driver.call(Envelope.newBuilder().setJobConfig(TestClient.config("asynchronous", Array(0f), rule = "lion")).build())
-    assert(r.hasError && r.getError.getMessage.contains("supported: sgd, adam, rmsprop, adagrad, delta"))
+    val r = driver.call(Envelope.newBuilder().setJobConfig(TestClient.config("asynchronous", Array(0f), rule = "adabelief")).build())
+    assert(r.hasError && r.getError.getMessage.contains("supported: sgd, adam, adamax, nadam, rmsprop"))
   }
 }

@@ -55,7 +55,9 @@ object CheckpointStore {
    */
   def fingerprint(c: JobConfig): String = {
     def digest(s: String) = MessageDigest.getInstance("SHA-256").digest(s.getBytes("UTF-8")).take(8).map("%02x".format(_)).mkString
-    val params = c.getOptimizerParamsMap.asScala.toSeq.sortBy(_._1).map { case (k, v) => s"$k:$v" }.mkString(",")
+    val params = (c.getOptimizerParamsMap.asScala.toSeq.sortBy(_._1).map { case (k, v) => s"$k:$v" } ++
+      (if (c.getNoWeightDecayCount == 0) Nil else Seq(s"no_weight_decay:${c.getNoWeightDecayList.asScala.mkString("/")}")))
+      .mkString(",")
     Seq("mode" -> c.getMode, "frequency" -> c.getFrequency, "num_workers" -> c.getNumWorkers,
       "batch_size" -> c.getBatchSize, "communication_window" -> c.getCommunicationWindow,
       "validation_split" -> c.getValidationSplit, "optimizer" -> s"${c.getOptimizerClass}($params)",

@@ -7,7 +7,7 @@ import javax.crypto.spec.SecretKeySpec
 import org.json4s.JsonDSL._
 import org.json4s.jackson.JsonMethods
 import sparkeras.Version
-import sparkeras.state.TrainingJob
+import sparkeras.state.{TrainingJob, UpdateRule}
 import sparkeras.wire.Wire.WorkerFailure
 
 /**
@@ -60,6 +60,8 @@ final class Coordinator(host: String, maxFrameBytes: Int, sparkSecret: String, c
   /** The server optimizer's learning rate (NaN when it merges deltas), and a change to it. */
   def learningRate(): Double = server.job.map(_.learningRate.toDouble).getOrElse(Double.NaN)
   def setLearningRate(lr: Double): Unit = server.job.foreach(_.setLearningRate(lr.toFloat))
+  /** The server optimizer's step count (Keras's `optimizer.iterations`); 0 when it merges deltas. */
+  def iterations(): Long = server.job.map(_.iterations).getOrElse(0L)
 
   /** The workers connected now, as JSON: [{"partition", "attempt", "pid"}]. */
   def workers(): String = JsonMethods.compact(JsonMethods.render(
@@ -71,10 +73,11 @@ final class Coordinator(host: String, maxFrameBytes: Int, sparkSecret: String, c
    * the memory needed and `spark.driver.memory`. Checked before the job is sent, so that a
    * model too big for the driver fails at once instead of as an OutOfMemoryError mid-training.
    */
-  def heapShortfall(trainable: Long, total: Long, rule: String, amsgradOrMomentum: Boolean, workers: Int,
+  def heapShortfall(trainable: Long, total: Long, rule: String, paramsJson: String, workers: Int,
                     synchronous: Boolean): String = {
-    val slots = TrainingJob.ruleSlots(rule, Map("amsgrad" -> (if (amsgradOrMomentum) 1.0 else 0.0),
-      "momentum" -> (if (amsgradOrMomentum) 1.0 else 0.0)))
+    implicit val formats: org.json4s.Formats = org.json4s.DefaultFormats
+    val params = JsonMethods.parse(Option(paramsJson).getOrElse("{}")).extract[Map[String, Double]]
+    val slots = UpdateRule.slotsPerParameter(rule, params)
     val needed = TrainingJob.heapNeeded(trainable, total, slots, workers, synchronous)
     val rt = Runtime.getRuntime
     def free(): Long = rt.maxMemory - (rt.totalMemory - rt.freeMemory)

@@ -185,7 +185,9 @@ final class ParameterServer(host: String, token: Array[Byte], maxFrameBytes: Int
             case e: SupersededException => reply(error(s"superseded: ${e.getMessage}"))
             case e: IllegalStateException => reply(error(e.getMessage))
           }
-        case Envelope.BodyCase.PULL => replyWeights(j)
+        case Envelope.BodyCase.PULL =>
+          if (!isWorker && env.getPull.getEndOfTraining) j.finishTraining()
+          replyWeights(j)
         case Envelope.BodyCase.EPOCH_METRICS if isWorker =>
           j.recordMetrics(claim, env.getEpochMetrics)
           reply(if (j.stopRequested) stopAck else ack)

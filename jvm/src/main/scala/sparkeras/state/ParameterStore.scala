@@ -36,6 +36,9 @@ final class ParameterStore(initial: Array[Float], rule: UpdateRule, locked: Bool
 
   def snapshot(): Array[Float] = { val out = new Array[Float](weights.length); snapshot(out); out }
 
+  /** Lets the rule finish (Keras's `finalize_variable_values`); the version does not change. */
+  def finish(): Unit = lock.synchronized(rule.finish(weights))
+
   /** The update rule's state, copied (callers make sure no update runs meanwhile). */
   def ruleState: (Seq[Array[Float]], Long) = (rule.slots.map(_.clone()), rule.iterations)
 

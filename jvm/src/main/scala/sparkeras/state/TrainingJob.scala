@@ -18,8 +18,7 @@ final class TrainingJob(val config: JobConfig) {
   val mode: String = config.getMode
   // The flat initial weights are not kept: the store holds the only copy.
   private val parameters: Int = config.getTrainableSizesList.asScala.map(_.longValue).sum.toInt
-  private val rule = UpdateRule.create(config.getOptimizerClass,
-    config.getOptimizerParamsMap.asScala.map { case (k, v) => k -> v.doubleValue }.toMap, parameters)
+  private val rule = TrainingJob.rule(config)
   val store = new ParameterStore(TrainingJob.trainableFlat(config), rule, locked = mode != "hogwild")
   val history = new EpochHistory
 
@@ -189,8 +188,9 @@ final class TrainingJob(val config: JobConfig) {
   def epochsCompleted: Int = { var n = 0; while (completedEpochs.contains(n)) n += 1; n }
 
   /** The server rule's learning rate now (NaN for delta merging), and a change from a driver callback. */
-  def learningRate: Float = rule.learningRate
+  def learningRate: Float = rule.currentLearningRate
   def setLearningRate(lr: Float): Unit = rule.setLearningRate(lr)
+  def iterations: Long = rule.iterations
 
   /** A worker's metrics for one epoch; the last partition to report an epoch completes it. */
   def recordMetrics(claim: WorkerClaim, m: EpochMetrics): Unit = if (!superseded(claim)) {
@@ -234,6 +234,10 @@ final class TrainingJob(val config: JobConfig) {
     cp.getMetricsList.asScala.foreach(pm => history.record(pm.getPartition, pm.getMetrics))
     (0 until cp.getEpochsDone).foreach(completedEpochs.add)
   }
+
+  private val finished = new java.util.concurrent.atomic.AtomicBoolean(false)
+  /** The driver takes the trained weights: the optimizer finishes them, once. */
+  def finishTraining(): Unit = if (finished.compareAndSet(false, true)) store.finish()
 
   /** The worker said Done. */
   def workerFinished(claim: WorkerClaim): Unit = if (claim.joined && !claim.finished) {
@@ -300,13 +304,24 @@ object TrainingJob {
 
   val modes: Set[String] = Set("synchronous", "asynchronous", "hogwild")
 
-  /** Float slots per parameter that each server rule keeps (Adam: m and v, and v-hat with AMSGrad). */
-  def ruleSlots(rule: String, params: Map[String, Double]): Int = rule.toLowerCase match {
-    case "adam" => if (params.getOrElse("amsgrad", 0.0) != 0.0) 3 else 2
-    case "sgd" => if (params.getOrElse("momentum", 0.0) != 0.0) 1 else 0
-    case "rmsprop" => 3 // velocity, and at most momentum and the centered average
-    case "adagrad" => 1
-    case _ => 0
+  /** The update rule a job configures: its optimizer, hyper-parameters, variable shapes, schedule and decay exclusions. */
+  def rule(c: JobConfig): UpdateRule = {
+    val params = c.getOptimizerParamsMap.asScala.map { case (k, v) => k -> v.doubleValue }.toMap
+    val shapes = c.getTrainableSizesList.asScala.zipWithIndex.map { case (n, i) =>
+      val shape = if (i < c.getInitialWeightsCount) c.getInitialWeights(i).getShapeList.asScala.map(_.intValue).toArray
+                  else Array.empty[Int]
+      // The sizes are what the job promises; a shape that disagrees is replaced by a flat one.
+      if (shape.nonEmpty && shape.map(_.toLong).product == n.longValue) shape else Array(n.intValue)
+    }
+    val schedule =
+      if (!c.hasLearningRateSchedule) None
+      else {
+        val s = c.getLearningRateSchedule
+        Some(sparkeras.state.LearningRateSchedule.create(s.getClassName, s.getParamsMap.asScala.map { case (k, v) => k -> v.doubleValue }.toMap,
+          s.getBoundariesList.asScala.map(_.doubleValue).toSeq, s.getValuesList.asScala.map(_.doubleValue).toSeq))
+      }
+    UpdateRule.create(c.getOptimizerClass, params, Variable.layout(shapes.toSeq), schedule,
+      c.getNoWeightDecayList.asScala.map(_.intValue).toSet)
   }
 
   /**
@@ -323,7 +338,7 @@ object TrainingJob {
     require(modes.contains(c.getMode), s"mode must be one of ${modes.toSeq.sorted.mkString(", ")}, got '${c.getMode}'")
     require(c.getNumWorkers > 0, s"num_workers must be positive, got ${c.getNumWorkers}")
     require(c.getTrainableSizesCount > 0, "the model has no trainable weights")
-    UpdateRule.create(c.getOptimizerClass, Map.empty, 0) // fails with the list of supported rules
+    UpdateRule.requireKnown(c.getOptimizerClass)
   }
 
   /** The trainable weights, flattened in order, taken from the initial weights the driver sent. */
