@@ -88,3 +88,49 @@ def test_callbacks_see_batch_normalization_statistics(rdd, digits):
     assert np.abs(model.layers[1].moving_mean.numpy()).max() > 0.1, "restored statistics are trained ones"
     _, x_test, _, y_test = digits
     assert np.mean(model.predict(x_test, verbose=0).argmax(1) == y_test) >= 0.9
+
+
+@pytest.fixture
+def spark_console_bar(sc):
+    """Spark's console progress bar on the test context (spark-shell and pyspark turn it on;
+    the test session does not), removed again afterwards."""
+    jsc = sc._jsc.sc()
+    field = sc._jvm.java.lang.Class.forName("org.apache.spark.SparkContext").getDeclaredField("_progressBar")
+    field.setAccessible(True)
+    bar_class = sc._jvm.java.lang.Class.forName("org.apache.spark.ui.ConsoleProgressBar")
+    args = sc._gateway.new_array(sc._jvm.java.lang.Object, 1)
+    args[0] = jsc
+    field.set(jsc, sc._jvm.scala.Some(bar_class.getConstructors()[0].newInstance(args)))
+    yield jsc
+    bar = jsc.progressBar()
+    if bar.isDefined():
+        bar.get().stop()
+    field.set(jsc, getattr(getattr(sc._jvm.scala, "None$"), "MODULE$"))
+
+
+@pytest.mark.parametrize("verbose", [1, 2])
+def test_verbose_shows_keras_progress_bar_and_no_spark_bar(rdd, make_mlp, capsys, spark_console_bar, verbose):
+    import keras
+    bar_during_training = []
+
+    class Watch(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            bar_during_training.append(spark_console_bar.progressBar().isDefined())
+
+    SparkModel(make_mlp(), mode="synchronous", frequency="batch", num_workers=2).fit(
+        rdd, epochs=3, batch_size=32, verbose=verbose, validation_split=0.1, callbacks=[Watch()])
+    out = capsys.readouterr().out
+    rows = rdd.map(lambda r: 1).sum()
+    steps = -(-int(rows * 0.9 / 2) // 32)  # per worker: the synchronous steps of the larger partition
+    for epoch in (1, 2, 3):
+        assert f"Epoch {epoch}/3" in out, out
+    finals = [line for line in out.splitlines() if f"{steps}/{steps}" in line and "val_loss: " in line]
+    assert len(finals) == 3, out  # one finished bar per epoch, with the epoch's logs
+    assert all("loss: " in line and "accuracy: " in line and "/step" in line for line in finals)
+    if verbose == 1:
+        assert "━" in out  # Keras's bar itself
+    else:
+        assert "━" not in out  # verbose=2: one line per epoch
+    assert "[Stage" not in out
+    assert bar_during_training and not any(bar_during_training), "Spark's console bar was paused while training"
+    assert spark_console_bar.progressBar().isDefined(), "and is back afterwards"

@@ -87,16 +87,17 @@ class SparkModel:
                             keep_checkpoints=keep_checkpoints, resume=resume)
         model_spec.check_compiled(model)
         model_spec.server_rule(model, self.frequency, self.communication_window)
-        first = stage.first_row(rdd)
-        if first is None:
-            raise ModelSpecError("the RDD is empty: there is nothing to train or evaluate on")
-        if not (isinstance(first, (tuple, list)) and len(first) == 2):
-            raise ModelSpecError(
-                "fit expects an RDD of (features, label) pairs, as made by sparkeras.utils.rdd_utils.to_simple_rdd; "
-                f"the first element is a {type(first).__name__}")
-        model_spec.check_sample(model, first[0], first[1], where="the RDD")
-        history = engine.fit(model, stage.RowSource(rdd, inputs=len(model.inputs)), self.settings, args,
-                             self.num_workers, callbacks=callbacks or ())
+        with engine.quiet_spark_console(rdd.context, verbose):
+            first = stage.first_row(rdd)
+            if first is None:
+                raise ModelSpecError("the RDD is empty: there is nothing to train or evaluate on")
+            if not (isinstance(first, (tuple, list)) and len(first) == 2):
+                raise ModelSpecError(
+                    "fit expects an RDD of (features, label) pairs, as made by sparkeras.utils.rdd_utils.to_simple_rdd; "
+                    f"the first element is a {type(first).__name__}")
+            model_spec.check_sample(model, first[0], first[1], where="the RDD")
+            history = engine.fit(model, stage.RowSource(rdd, inputs=len(model.inputs)), self.settings, args,
+                                 self.num_workers, callbacks=callbacks or ())
         self.training_histories.append(history.history)
         return history
 

@@ -82,3 +82,9 @@ def new_coordinator(sc, max_frame_bytes=_DEFAULT_MAX_FRAME_BYTES, job_tag=""):
             f"the sparkeras jar on the driver is version {jar_version} but the Python package is {__version__}; "
             "remove the other jar from spark.jars / --packages or install matching versions")
     return coordinator
+
+
+def pause_console_progress(sc):
+    """Stops Spark's console progress bar; `.close()` on the result gives the context a new one."""
+    cls = load_class(sc, "sparkeras.server.ConsoleProgressPause")
+    return invoke_static(sc, cls, "pause", sc._jsc.sc())

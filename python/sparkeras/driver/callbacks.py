@@ -7,7 +7,12 @@ does not wait for callbacks. `model.stop_training = True` makes every worker sto
 the epoch it is in (callbacks see no epoch after the one that stopped training, but the
 History holds every epoch the workers finished); a changed `model.optimizer.learning_rate` (ReduceLROnPlateau,
 LearningRateScheduler) is sent to the server's optimizer.
+
+With `verbose`, Keras's own ProgbarLogger is one of the callbacks: between epochs the thread
+feeds it (and every callback's `on_train_batch_end`) the step the workers have reached in
+the current epoch and their running metrics, from the server's live counters.
 """
+import json
 import threading
 import warnings
 
@@ -22,8 +27,11 @@ class CallbackRunner:
         import keras
         self.model, self.coordinator, self.token = model, coordinator, token
         self.epochs, self.interval = params["epochs"], interval
-        self.list = keras.callbacks.CallbackList(list(callbacks), add_history=False, add_progbar=False, model=model,
-                                                 **params)
+        self.verbose = params.get("verbose") or 0
+        self.list = keras.callbacks.CallbackList(list(callbacks), add_history=False, add_progbar=bool(self.verbose),
+                                                 model=model, **params)
+        self._progbar = next((c for c in self.list.callbacks if isinstance(c, keras.callbacks.ProgbarLogger)), None)
+        self._shown_step = 0
         self.next_epoch = initial_epoch
         self.logs = {}
         self.error = None
@@ -57,6 +65,7 @@ class CallbackRunner:
         while not self._stop.wait(self.interval):
             try:
                 self._catch_up()
+                self._show_progress()
             except Exception as e:  # reported on the driver's thread when training ends
                 self.error = e
                 self.coordinator.requestStop()
@@ -83,9 +92,27 @@ class CallbackRunner:
                 self.coordinator.requestStop()
                 return
             self.next_epoch += 1
+            self._shown_step = 0
             if self.next_epoch < self.epochs:
                 self.list.on_epoch_begin(self.next_epoch)
                 self._send_learning_rate()
+
+    def _show_progress(self):
+        """Batch-level hooks at the server's pace: the step the workers reached in the current epoch."""
+        if self.next_epoch >= self.epochs or getattr(self.model, "stop_training", False):
+            return
+        live = json.loads(self.coordinator.liveProgress(self.next_epoch))
+        steps, rows = live["steps"], live["rows"]
+        if not steps or not rows:
+            return  # the workers have not joined yet
+        if self._progbar is not None and self._progbar.target != steps:
+            self._progbar.target = steps
+            if self._progbar.progbar is not None:
+                self._progbar.progbar.target = steps
+        step = min(steps, int(steps * live["samples"] / rows))
+        if step > self._shown_step:
+            self._shown_step = step
+            self.list.on_train_batch_end(step - 1, live["metrics"])
 
     def _server_learning_rate(self):
         lr = self.coordinator.learningRate()

@@ -6,14 +6,12 @@ copies the trained weights into the user's Keras model.
 """
 import contextlib
 import json
-import sys
 import time
 import uuid
 
 from sparkeras.driver import bridge, checkpoints, failures, job_config, stage
 from sparkeras.driver.callbacks import CallbackRunner
 from sparkeras.driver.history import History
-from sparkeras.driver.progress import Progress
 from sparkeras.driver.session import task_threads
 from sparkeras.errors import ModelSpecError
 from sparkeras.executor.training import TrainingTask
@@ -89,8 +87,8 @@ def fit(model, source, settings, args, num_workers=None, callbacks=()):
             _running[job_id] = coordinator
             runner = CallbackRunner(callbacks, model, coordinator, token,
                                     {"epochs": args.epochs, "verbose": args.verbose, "steps": None},
-                                    initial_epoch) if callbacks else None
-            with Progress(coordinator, args.epochs, workers, args.verbose), (runner or contextlib.nullcontext()):
+                                    initial_epoch) if callbacks or args.verbose else None
+            with quiet_spark_console(sc, args.verbose), (runner or contextlib.nullcontext()):
                 try:
                     results = [json.loads(r) for r in stage.run(source, work, workers, barrier, tag)]
                 except Exception as e:
@@ -125,7 +123,15 @@ def fit(model, source, settings, args, num_workers=None, callbacks=()):
         "worker_samples": [r.get("samples", 0) for r in results],
         "worker_seconds": [r.get("seconds", {}) for r in results],
         "worker_peak_rss_mb": [r.get("peak_rss_mb") for r in results]})
-    if args.verbose:
-        print(f"sparkeras: trained in {elapsed:.1f}s " + " ".join(
-            f"{k}={v[-1]:.4f}" for k, v in result.history.items() if v), file=sys.stderr)
     return result
+
+
+@contextlib.contextmanager
+def quiet_spark_console(sc, verbose):
+    """With Keras's progress bar on, Spark's own console bar is paused: both draw on the same line."""
+    paused = bridge.pause_console_progress(sc) if verbose else None
+    try:
+        yield
+    finally:
+        if paused is not None:
+            paused.close()

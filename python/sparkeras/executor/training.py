@@ -17,6 +17,8 @@ from sparkeras.wire import sparkeras_pb2 as wire
 from sparkeras.wire.codec import encode_push, from_tensor, to_tensor
 from sparkeras.wire.connection import Connection
 
+RUNNING_METRICS_EVERY = 1.0  # seconds between the running metrics a worker sends with its pushes
+
 
 def describe_exception(error):
     """The name a user knows an exception by: `ValueError`, `tensorflow...InvalidArgumentError`."""
@@ -92,6 +94,7 @@ class _TrainingLoop:
         self.per_batch_gradients = cfg.frequency == "batch" and self.window == 1
         self.resume_pushes = welcome.resume_pushes
         self.steps = self.samples = 0
+        self._next_running_report = 0.0  # the first push carries them, so the bar shows a loss early
 
     def resume_point(self, steps_per_epoch):
         """(epoch, batch) to start from: an earlier attempt of this task had `resume_pushes`
@@ -147,7 +150,14 @@ class _TrainingLoop:
         self._exchange(wire.DELTA, current - self.base, samples)
 
     def _exchange(self, kind, values, samples):
-        reply = self.conn.call_parts(encode_push(kind, self.version, samples, values)).weights
+        # The epoch's running metrics ride along about once a second, for the driver's progress bar.
+        now = time.monotonic()
+        running = None
+        if now >= self._next_running_report:
+            running = self.wm.metrics()
+            self._next_running_report = now + RUNNING_METRICS_EVERY
+        reply = self.conn.call_parts(encode_push(kind, self.version, samples, values,
+                                                 running_metrics=running)).weights
         self.version = reply.version
         self.base = from_tensor(reply.values)
         if not self.per_batch_gradients:

@@ -52,15 +52,15 @@ def _field(number, payload_length):
     return _varint(number << 3 | 2) + _varint(payload_length)
 
 
-def encode_push(kind, base_version, samples, values, want_weights=True):
+def encode_push(kind, base_version, samples, values, want_weights=True, running_metrics=None):
     """An Envelope{push} as a list of buffers whose last one is `values` itself, so the
     tensor's bytes go from numpy to the socket without a copy. Protobuf's encoding of a
     message is the concatenation of its fields, so this parses as an ordinary Envelope."""
     values = np.ascontiguousarray(values, dtype="<f4")
     raw = memoryview(values).cast("B")
     tensor_head = wire.Tensor(dtype=wire.FLOAT32, shape=[values.size]).SerializeToString() + _field(3, raw.nbytes)
-    push_head = wire.Push(kind=kind, base_version=base_version, samples=samples,
-                          want_weights=want_weights).SerializeToString()
+    push_head = wire.Push(kind=kind, base_version=base_version, samples=samples, want_weights=want_weights,
+                          running_metrics=running_metrics or {}).SerializeToString()
     push_head += _field(3, len(tensor_head) + raw.nbytes) + tensor_head
     envelope_head = _field(wire.Envelope.PUSH_FIELD_NUMBER, len(push_head) + raw.nbytes) + push_head
     return [envelope_head, raw]

@@ -51,6 +51,16 @@ final class Coordinator(host: String, maxFrameBytes: Int, sparkSecret: String, c
         s"${j.lostWorkers.get}"
   }
 
+  /**
+   * Live progress through `epoch` as JSON: {"samples", "rows", "steps", "metrics"}: samples the
+   * workers trained in it, training rows per epoch, steps per epoch, and their running metrics.
+   */
+  def liveProgress(epoch: Int): String = {
+    val (samples, rows, steps, metrics) = server.job.map(_.liveProgress(epoch)).getOrElse((0L, 0L, 0, Map.empty[String, Double]))
+    JsonMethods.compact(JsonMethods.render(("samples" -> samples) ~ ("rows" -> rows) ~ ("steps" -> steps) ~
+      ("metrics" -> metrics.filter(_._2.isFinite))))
+  }
+
   /** Epochs every partition has reported, in order from the first. */
   def epochsCompleted(): Int = server.job.map(_.epochsCompleted).getOrElse(0)
 

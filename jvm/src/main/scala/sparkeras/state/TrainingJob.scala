@@ -69,6 +69,7 @@ final class TrainingJob(val config: JobConfig) {
       else (0, claimPartition(claim))
     claim.joined = true
     if (join.getNumSamples == 0) emptyPartitions.add(claim.partition)
+    liveOf(claim.partition).synchronized { liveOf(claim.partition).rows = join.getNumSamples }
     val current = store.snapshot()
     Welcome.newBuilder()
       .setWorkerId(nextWorkerId.getAndIncrement())
@@ -149,6 +150,38 @@ final class TrainingJob(val config: JobConfig) {
       } finally checkpointLock.readLock.unlock()
     }
     pushes.incrementAndGet()
+    val l = liveOf(claim.partition)
+    l.synchronized {
+      l.samples += p.getSamples
+      if (p.getRunningMetricsCount > 0) l.metrics = p.getRunningMetricsMap.asScala.map { case (k, v) => k -> v.doubleValue }.toMap
+    }
+  }
+
+  // Each partition's progress through its current epoch, for the driver's live progress bar.
+  private final class Live { var epoch = 0; var rows = 0L; var samples = 0L; var metrics = Map.empty[String, Double] }
+  private val live = new java.util.concurrent.ConcurrentHashMap[Int, Live]()
+  private def liveOf(partition: Int): Live = live.computeIfAbsent(partition, _ => new Live)
+
+  /**
+   * Progress through `epoch`: (samples trained in it, training rows per epoch, steps per epoch
+   * of the largest partition, the running metrics of the workers in it weighted by samples).
+   */
+  def liveProgress(epoch: Int): (Long, Long, Int, Map[String, Double]) = {
+    var (samples, rows, largest) = (0L, 0L, 0L)
+    val sums = scala.collection.mutable.Map.empty[String, Double].withDefaultValue(0.0)
+    var weight = 0L
+    live.values.asScala.foreach { l => l.synchronized {
+      rows += l.rows
+      largest = math.max(largest, l.rows)
+      if (l.epoch > epoch) samples += l.rows
+      else if (l.epoch == epoch) {
+        samples += math.min(l.samples, l.rows)
+        if (l.metrics.nonEmpty && l.samples > 0) { l.metrics.foreach { case (k, v) => sums(k) += v * l.samples }; weight += l.samples }
+      }
+    } }
+    val bs = math.max(1, config.getBatchSize)
+    val steps = synchronized(if (agreedSteps > 0) agreedSteps else ((largest + bs - 1) / bs).toInt)
+    (samples, rows, steps, if (weight == 0) Map.empty else sums.map { case (k, v) => k -> v / weight }.toMap)
   }
 
   // Each partition's latest non-trainable state and its row count.
@@ -194,6 +227,8 @@ final class TrainingJob(val config: JobConfig) {
 
   /** A worker's metrics for one epoch; the last partition to report an epoch completes it. */
   def recordMetrics(claim: WorkerClaim, m: EpochMetrics): Unit = if (!superseded(claim)) {
+    val l = liveOf(claim.partition)
+    l.synchronized { l.epoch = m.getEpoch + 1; l.samples = 0; l.metrics = Map.empty }
     val reported = history.record(claim.partition, m)
     if (reported >= config.getNumWorkers - emptyPartitions.size && completedEpochs.add(m.getEpoch))
       onEpochComplete(m.getEpoch + 1)
