@@ -63,3 +63,24 @@ def run_job(script, *args, timeout=900):
     assert out.returncode == 0, out.stderr[-3000:]
     line = next(l for l in out.stdout.splitlines() if l.startswith("RESULT "))
     return json.loads(line[len("RESULT "):])
+
+
+MNIST_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data", "mnist")
+
+
+@pytest.fixture(scope="session")
+def images(digits):
+    """Grey digit images with a channel axis, (x_train, x_test, y_train, y_test, name): MNIST
+    (the first 10,000 training rows and the 10,000 test rows, 28x28) from ../shared/data/mnist when it is there,
+    else scikit-learn's bundled 8x8 digits, which a fresh clone always has."""
+    if os.path.isdir(MNIST_DIR):
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples", "python"))
+        try:
+            from demo import load_mnist
+        finally:
+            sys.path.pop(0)
+        x_train, x_test, y_train, y_test = load_mnist(MNIST_DIR)
+        return (x_train[:10000].reshape(-1, 28, 28, 1), x_test.reshape(-1, 28, 28, 1),
+                y_train[:10000], y_test, "mnist")
+    x_train, x_test, y_train, y_test = digits
+    return x_train.reshape(-1, 8, 8, 1), x_test.reshape(-1, 8, 8, 1), y_train, y_test, "digits"
