@@ -134,3 +134,29 @@ def test_verbose_shows_keras_progress_bar_and_no_spark_bar(rdd, make_mlp, capsys
     assert "[Stage" not in out
     assert bar_during_training and not any(bar_during_training), "Spark's console bar was paused while training"
     assert spark_console_bar.progressBar().isDefined(), "and is back afterwards"
+
+
+def test_tensorboard_writes_the_epoch_scalars_history_holds(rdd, make_mlp, tmp_path):
+    import glob
+
+    import keras
+    import tensorflow as tf
+    board = keras.callbacks.TensorBoard(log_dir=str(tmp_path))
+    history = SparkModel(make_mlp(), mode="synchronous", frequency="batch", num_workers=2).fit(
+        rdd, epochs=3, batch_size=32, validation_split=0.1, callbacks=[board])
+
+    def scalars(run):
+        found = {}
+        for path in glob.glob(str(tmp_path / run / "events.out.tfevents.*")):
+            for event in tf.compat.v1.train.summary_iterator(path):
+                for value in event.summary.value:
+                    if not value.tag.startswith("epoch_"):
+                        continue  # the model's config, written as text
+                    found.setdefault(value.tag, []).append((event.step, float(tf.make_ndarray(value.tensor))))
+        return found
+
+    train, validation = scalars("train"), scalars("validation")
+    for name, logged in (("epoch_loss", train), ("epoch_accuracy", train)):
+        assert [step for step, _ in logged[name]] == [0, 1, 2], logged
+        assert [v for _, v in logged[name]] == pytest.approx(history.history[name[len("epoch_"):]], rel=1e-5)
+    assert [v for _, v in validation["epoch_loss"]] == pytest.approx(history.history["val_loss"], rel=1e-5)

@@ -96,7 +96,8 @@ class SparkModel:
                     "fit expects an RDD of (features, label) pairs, as made by sparkeras.utils.rdd_utils.to_simple_rdd; "
                     f"the first element is a {type(first).__name__}")
             model_spec.check_sample(model, first[0], first[1], where="the RDD")
-            history = engine.fit(model, stage.RowSource(rdd, inputs=len(model.inputs)), self.settings, args,
+            history = engine.fit(model, stage.RowSource(rdd, inputs=len(model.inputs), outputs=len(model.outputs)),
+                                 self.settings, args,
                                  self.num_workers, callbacks=callbacks or ())
         self.training_histories.append(history.history)
         return history
@@ -132,7 +133,8 @@ class SparkModel:
             sample = stage.first_row(x_test)
             if sample is None:
                 raise ModelSpecError("the evaluation data is empty")
-            source, workers = stage.RowSource(x_test, inputs=len(model.inputs)), x_test.getNumPartitions()
+            source = stage.RowSource(x_test, inputs=len(model.inputs), outputs=len(model.outputs))
+            workers = x_test.getNumPartitions()
         else:
             x, y = np.asarray(x_test, dtype=np.float32), np.asarray(y_test)
             if len(x) != len(y):

@@ -30,18 +30,26 @@ def model_handle(model, weights, custom_objects=None, threads=1):
 
 
 def predict(model, source, workers, batch_size, custom_objects=None, threads=None):
-    """Predictions for every row of `source`, in order, as one numpy array."""
+    """Predictions for every row of `source`, in order: one numpy array, or a list of them
+    (one per output, as Keras's predict gives) for a model with several outputs."""
+    n_out = len(model.outputs)
     with broadcast_model(source.context, model, custom_objects, threads) as handle:
         def work(blocks, partition, attempt):
             parts = list(inference.predict_blocks(handle, blocks, batch_size))
-            buffer = io.BytesIO()
-            np.save(buffer, np.concatenate(parts) if parts else np.zeros((0, 0), np.float32), allow_pickle=False)
+            per_output = [[p[k] for p in parts] if n_out > 1 else parts for k in range(n_out)]
+            buffer = io.BytesIO()  # .npz: numbers only, read back without unpickling
+            np.savez(buffer, *[np.concatenate(p) if p else np.zeros((0, 0), np.float32) for p in per_output])
             return buffer.getvalue()
-        parts = [np.load(io.BytesIO(p), allow_pickle=False) for p in stage.run(source, work, workers)]
-    parts = [p for p in parts if len(p)]
-    if not parts:
-        return np.zeros((0,) + tuple(model.outputs[0].shape[1:]), dtype=np.float32)
-    return np.concatenate(parts)
+        parts = []
+        for payload in stage.run(source, work, workers):
+            with np.load(io.BytesIO(payload), allow_pickle=False) as data:
+                parts.append([data[f"arr_{k}"] for k in range(n_out)])
+    outputs = []
+    for k in range(n_out):
+        pieces = [p[k] for p in parts if len(p[k])]
+        outputs.append(np.concatenate(pieces) if pieces
+                       else np.zeros((0,) + tuple(model.outputs[k].shape[1:]), dtype=np.float32))
+    return outputs if n_out > 1 else outputs[0]
 
 
 def evaluate(model, source, workers, batch_size, sample, return_dict, custom_objects=None, threads=None):
@@ -61,8 +69,9 @@ def evaluate(model, source, workers, batch_size, sample, return_dict, custom_obj
 def combine_metric_states(model, states, sample, return_dict):
     """Sums every partition's metric variables into the driver model's metrics and reads them."""
     x0, y0 = sample
-    one = [np.asarray(a)[None] for a in x0] if isinstance(x0, (list, tuple)) else np.asarray(x0)[None]
-    model.test_step((one, np.asarray(y0)[None]))  # builds the compiled metrics if evaluate never ran here
+    def first(v):  # one row, per input or per output
+        return [np.asarray(a)[None] for a in v] if isinstance(v, (list, tuple)) else np.asarray(v)[None]
+    model.test_step((first(x0), first(y0)))  # builds the compiled metrics if evaluate never ran here
     metrics = model.metrics
     for m in metrics:
         m.reset_state()

@@ -140,6 +140,16 @@ def loss_name(model):
     return str(name).lower()
 
 
+def _output_names(model):
+    names = getattr(model, "output_names", None)
+    return list(names) if names else [o.name for o in model.outputs]
+
+
+def _check_finite(y, where):
+    if y.dtype.kind in "fc" and not np.all(np.isfinite(y)):
+        raise ModelSpecError(f"the first label in {where} is {y.reshape(-1)[:4].tolist()}: labels must be finite numbers")
+
+
 def check_sample(model, x, y, where="the data"):
     """Checks one feature row and label against the model's input, output and loss."""
     inputs = model.inputs if getattr(model, "inputs", None) else None
@@ -151,10 +161,17 @@ def check_sample(model, x, y, where="the data"):
                 f"features in {where} have shape {x.shape} per row but the model expects {expected}")
     if y is None:
         return
-    y = np.asarray(y)
-    if y.dtype.kind in "fc" and not np.all(np.isfinite(y)):
-        raise ModelSpecError(f"the first label in {where} is {y.reshape(-1)[:4].tolist()}: labels must be finite numbers")
     outputs = model.outputs if getattr(model, "outputs", None) else None
+    if outputs is not None and len(outputs) > 1:
+        if not isinstance(y, (tuple, list)) or len(y) != len(outputs):
+            raise ModelSpecError(
+                f"the model has {len(outputs)} outputs, so each label in {where} must be a tuple of {len(outputs)} "
+                f"labels in the order of model.outputs ({', '.join(_output_names(model))}); got {type(y).__name__}")
+        for label in y:
+            _check_finite(np.asarray(label), where)
+        return
+    y = np.asarray(y)
+    _check_finite(y, where)
     if outputs is None or len(outputs) != 1:
         return
     out_shape = tuple(outputs[0].shape[1:])

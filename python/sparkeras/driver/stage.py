@@ -19,10 +19,11 @@ _BARRIER_REFUSED = "Barrier execution mode does not allow"
 class RowSource:
     """An RDD of rows: (features, label) pairs, bare features, or (with blocks=True)
     ready-made blocks ([per-input arrays], labels). For a model with several `inputs`,
-    features are a tuple of per-input arrays."""
+    features are a tuple of per-input arrays; with several `outputs`, labels a tuple of
+    per-output labels."""
 
-    def __init__(self, rdd, with_labels=True, blocks=False, inputs=1):
-        self.rdd, self.with_labels, self.blocks, self.inputs = rdd, with_labels, blocks, inputs
+    def __init__(self, rdd, with_labels=True, blocks=False, inputs=1, outputs=1):
+        self.rdd, self.with_labels, self.blocks, self.inputs, self.outputs = rdd, with_labels, blocks, inputs, outputs
 
     @property
     def context(self):
@@ -32,7 +33,7 @@ class RowSource:
         return self.rdd.getNumPartitions()
 
     def _with(self, rdd):
-        return RowSource(rdd, self.with_labels, self.blocks, self.inputs)
+        return RowSource(rdd, self.with_labels, self.blocks, self.inputs, self.outputs)
 
     def coalesce(self, n):
         return self._with(self.rdd.coalesce(n))
@@ -41,12 +42,12 @@ class RowSource:
         return self._with(self.rdd.repartition(n))
 
     def collect(self, work, barrier):
-        with_labels, blocks, inputs = self.with_labels, self.blocks, self.inputs
+        with_labels, blocks, inputs, outputs = self.with_labels, self.blocks, self.inputs, self.outputs
 
         def run(rows):
             from pyspark import TaskContext
             ctx = TaskContext.get()
-            source = iter(rows) if blocks else feed.blocks_from_rows(rows, with_labels, inputs)
+            source = iter(rows) if blocks else feed.blocks_from_rows(rows, with_labels, inputs, outputs=outputs)
             yield work(source, ctx.partitionId(), ctx.attemptNumber())
 
         if not barrier:

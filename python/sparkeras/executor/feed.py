@@ -2,8 +2,9 @@
 epochs in a spill file on the executor's local disk.
 
 Every source (RDD rows, Arrow record batches, DataBatch frames from the JVM) becomes
-an iterator of blocks: (xs, y), xs a list of per-input float32 arrays and y the labels
-(None when predicting). No source is ever held whole in memory.
+an iterator of blocks: (xs, y), xs a list of per-input float32 arrays and y the labels:
+one array, a list of per-output arrays for a model with several outputs, or None when
+predicting. No source is ever held whole in memory.
 """
 import os
 import tempfile
@@ -19,9 +20,10 @@ BLOCK_ROWS = 4096
 SHUFFLE_BUFFER_BYTES = 32 << 20
 
 
-def blocks_from_rows(rows, with_labels=True, inputs=1, block_rows=BLOCK_ROWS):
+def blocks_from_rows(rows, with_labels=True, inputs=1, block_rows=BLOCK_ROWS, outputs=1):
     """RDD rows, (features, label) pairs or bare features, in blocks. A model with several
-    inputs takes features as a tuple/list of arrays, one per input."""
+    inputs takes features as a tuple/list of arrays, one per input; a model with several
+    outputs takes the label as a tuple/list, one per output."""
     xs, ys = [], []
     for row in rows:
         if with_labels:
@@ -31,18 +33,25 @@ def blocks_from_rows(rows, with_labels=True, inputs=1, block_rows=BLOCK_ROWS):
             x = row
         xs.append(x)
         if len(xs) == block_rows:
-            yield _stack(xs, ys if with_labels else None, inputs)
+            yield _stack(xs, ys if with_labels else None, inputs, outputs)
             xs, ys = [], []
     if xs:
-        yield _stack(xs, ys if with_labels else None, inputs)
+        yield _stack(xs, ys if with_labels else None, inputs, outputs)
 
 
-def _stack(xs, ys, n_inputs):
+def _stack(xs, ys, n_inputs, n_outputs=1):
     if n_inputs > 1:
         inputs = [np.stack([np.asarray(x[i], dtype=np.float32) for x in xs]) for i in range(n_inputs)]
     else:
         inputs = [np.stack([np.asarray(x, dtype=np.float32) for x in xs])]
-    return inputs, (None if ys is None else labels(np.stack([np.asarray(y) for y in ys])))
+    if ys is None:
+        return inputs, None
+    if n_outputs > 1:
+        if not isinstance(ys[0], (tuple, list)) or len(ys[0]) != n_outputs:
+            raise ModelSpecError(f"the model has {n_outputs} outputs: each row's label must be a tuple of "
+                                 f"{n_outputs} labels, one per output in the order of model.outputs")
+        return inputs, [labels(np.stack([np.asarray(y[i]) for y in ys])) for i in range(n_outputs)]
+    return inputs, labels(np.stack([np.asarray(y) for y in ys]))
 
 
 def blocks_from_arrow(batches, shapes, with_labels=True):
@@ -127,28 +136,38 @@ class Spill:
     def __init__(self, blocks, directory=None, buffer_bytes=SHUFFLE_BUFFER_BYTES):
         directory = directory or local_dir()
         self.inputs, self.labels, self.rows = None, None, 0
+        self.multi_output = False  # labels as a list, one array per output
         for xs, y in blocks:
+            ys = list(y) if isinstance(y, list) else ([] if y is None else [np.asarray(y)])
             if self.inputs is None:
+                self.multi_output = isinstance(y, list)
                 self.inputs = [_Column(directory, x) for x in xs]
-                self.labels = None if y is None else _Column(directory, y)
-                self.first = ([x[:1].copy() for x in xs], None if y is None else y[:1].copy())
+                self.labels = [_Column(directory, a) for a in ys]
+                self.first = ([x[:1].copy() for x in xs], self._y([a[:1].copy() for a in ys]))
             elif len(xs) != len(self.inputs):
                 raise ModelSpecError(f"rows of this partition feed {len(xs)} inputs after {len(self.inputs)}")
             for i, (column, x) in enumerate(zip(self.inputs, xs)):
                 column.append(x, f"the features of input {i}" if len(xs) > 1 else "the features", self.rows)
-            if self.labels is not None:
-                self.labels.append(np.asarray(y), "the label", self.rows)
+            for i, (column, a) in enumerate(zip(self.labels, ys)):
+                column.append(np.asarray(a), f"the label of output {i}" if self.multi_output else "the label", self.rows)
             self.rows += len(xs[0])
-        for column in self.inputs or []:
+        for column in self._columns():
             column.file.flush()
-        if self.labels is not None:
-            self.labels.file.flush()
-        row_bytes = sum(c.row_bytes for c in self.inputs or []) + (self.labels.row_bytes if self.labels else 0)
+        row_bytes = sum(c.row_bytes for c in self._columns())
         self.window_rows = max(1, buffer_bytes // max(1, row_bytes))
+
+    def _columns(self):
+        return (self.inputs or []) + (self.labels or [])
+
+    def _y(self, arrays):
+        """The labels as the model takes them: None, one array, or a list per output."""
+        if not arrays:
+            return None
+        return list(arrays) if self.multi_output else arrays[0]
 
     def read(self, start, stop):
         xs = [c.read(start, stop) for c in self.inputs]
-        return xs, (None if self.labels is None else self.labels.read(start, stop))
+        return xs, self._y([c.read(start, stop) for c in self.labels])
 
     def blocks(self, start, stop, block_rows=BLOCK_ROWS):
         """Rows [start, stop) in order, in blocks."""
@@ -166,7 +185,8 @@ class Spill:
         n = stop - start
         if n <= 0:
             return
-        columns = self.inputs + [self.labels]
+        columns = self._columns()
+        n_in = len(self.inputs)
         window = min(n, self.window_rows)
         chunk = max(1, min(window, max(batch_size, window // 4)))
         chunks_per_window = max(1, window // chunk)
@@ -186,17 +206,17 @@ class Spill:
                 order = rng.permutation(fill) if rng is not None else np.arange(fill)
                 pos = 0
                 if carry is not None:  # the rows left over from the last window start this one's first batch
-                    pos = min(fill, batch_size - len(carry[-1]))
+                    pos = min(fill, batch_size - len(carry[0]))
                     carry = [np.concatenate([c, a[order[:pos]]]) for c, a in zip(carry, loaded)]
-                    if len(carry[-1]) < batch_size:
+                    if len(carry[0]) < batch_size:
                         continue
-                    yield carry[:-1], carry[-1]
+                    yield carry[:n_in], self._y(carry[n_in:])
                     carry, emitted = None, emitted + 1
                     if emitted == steps:
                         return
                 while pos + batch_size <= fill:
                     idx = order[pos:pos + batch_size]
-                    yield [a[idx] for a in loaded[:-1]], loaded[-1][idx]
+                    yield [a[idx] for a in loaded[:n_in]], self._y([a[idx] for a in loaded[n_in:]])
                     pos, emitted = pos + batch_size, emitted + 1
                     if emitted == steps:
                         return
@@ -204,11 +224,11 @@ class Spill:
                     carry = [a[order[pos:fill]] for a in loaded]
             if steps is None:
                 if carry is not None:
-                    yield carry[:-1], carry[-1]
+                    yield carry[:n_in], self._y(carry[n_in:])
                 return
 
     def close(self):
-        for column in (self.inputs or []) + ([self.labels] if self.labels is not None else []):
+        for column in self._columns():
             column.close()
 
     def __enter__(self):

@@ -4,7 +4,7 @@ import io
 
 import numpy as np
 
-from sparkeras.executor.arrays import model_input
+from sparkeras.executor.arrays import model_input, rows_of, slice_rows
 from sparkeras.executor.keras_model import get_model
 from sparkeras.executor.process import prepare_process
 
@@ -27,12 +27,14 @@ class ModelHandle:
 
 
 def predict_blocks(handle, blocks, batch_size):
-    """The model's outputs for each block, in order, computed `batch_size` rows at a time."""
+    """The model's outputs for each block, in order, computed `batch_size` rows at a time:
+    an array per batch, or a list of per-output arrays for a model with several outputs."""
     wm = handle.worker_model()
     for xs, _ in blocks:
         n = len(xs[0])
         for i in range(0, n, batch_size):
-            yield np.asarray(wm.predict_step(model_input([x[i:i + batch_size] for x in xs])))
+            out = wm.predict_step(model_input([x[i:i + batch_size] for x in xs]))
+            yield [np.asarray(o) for o in out] if isinstance(out, (list, tuple)) else np.asarray(out)
 
 
 def predict_array(handle, xs):
@@ -49,11 +51,11 @@ def evaluate_blocks(handle, blocks, batch_size):
     built = False
     for xs, y in blocks:
         if not built:
-            wm.build(model_input([x[:1] for x in xs]), y[:1])
+            wm.build(model_input([x[:1] for x in xs]), slice_rows(y, 0, 1))
             wm.reset_metrics()
             built = True
-        for i in range(0, len(y), batch_size):
-            wm.test_step(model_input([x[i:i + batch_size] for x in xs]), y[i:i + batch_size])
+        for i in range(0, rows_of(y), batch_size):
+            wm.test_step(model_input([x[i:i + batch_size] for x in xs]), slice_rows(y, i, i + batch_size))
     return wm.metric_states() if built else None
 
 

@@ -56,7 +56,7 @@ class WorkerModel:
             with tf.GradientTape() as tape:
                 y_pred = model(x, training=True)
                 loss = model._compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=None, training=True)
-                model._loss_tracker.update_state(loss, sample_weight=tf.shape(x)[0])
+                model._loss_tracker.update_state(loss, sample_weight=tf.shape(tf.nest.flatten(x)[0])[0])
             grads = tape.gradient(loss, trainable)
             model.compute_metrics(x, y, y_pred, sample_weight=None)
             return tf.concat([tf.reshape(tf.convert_to_tensor(g), [-1]) for g in grads], 0)
@@ -82,16 +82,18 @@ class WorkerModel:
             if self.model.optimizer is not None:
                 self.model.optimizer.build(self.trainable)
                 self._fresh_optimizer = [np.array(v.numpy()) for v in self.model.optimizer.variables]
-            self.model.test_step((slice_rows(x, 0, 1), y[:1]))
+            self.model.test_step((slice_rows(x, 0, 1), slice_rows(y, 0, 1)))
             self.reset_metrics()
             self._built = True
         xs = x if isinstance(x, (list, tuple)) else [x]
-        key = (tuple((a.shape[1:], a.dtype) for a in xs), y.shape[1:], y.dtype)
+        ys = y if isinstance(y, (list, tuple)) else [y]
+        key = (tuple((a.shape[1:], a.dtype) for a in xs), tuple((a.shape[1:], a.dtype) for a in ys))
         if self._traced_for == key:
             return
         x_specs = [tf.TensorSpec((None,) + tuple(a.shape[1:]), tf.as_dtype(a.dtype)) for a in xs]
         x_spec = x_specs if isinstance(x, (list, tuple)) else x_specs[0]
-        y_spec = tf.TensorSpec((None,) + tuple(y.shape[1:]), tf.as_dtype(y.dtype))
+        y_specs = [tf.TensorSpec((None,) + tuple(a.shape[1:]), tf.as_dtype(a.dtype)) for a in ys]
+        y_spec = y_specs if isinstance(y, (list, tuple)) else y_specs[0]
         flat_spec = tf.TensorSpec([self.size], tf.float32)
         model, gradient_fn = self.model, self._assign_and_gradient_fn
         # Concrete functions skip tf.function's per-call signature matching (~0.2 ms a step);

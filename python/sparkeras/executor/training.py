@@ -9,7 +9,7 @@ import traceback
 
 import numpy as np
 
-from sparkeras.executor.arrays import constant, model_input
+from sparkeras.executor.arrays import constant, model_input, rows_of
 from sparkeras.executor.feed import Spill
 from sparkeras.executor.keras_model import get_model
 from sparkeras.executor.process import prepare_process
@@ -125,13 +125,13 @@ class _TrainingLoop:
                 if epoch == first_epoch and s < skip:
                     continue  # the server already holds this step's update
                 xb = model_input(xs)
-                rows = len(yb)
+                rows = rows_of(yb)
                 if self.per_batch_gradients:
                     # The pulled weights are assigned inside the next gradient step.
-                    grads = gradient_step(tf.constant(self.base), constant(xb), tf.constant(yb))
+                    grads = gradient_step(tf.constant(self.base), constant(xb), constant(yb))
                     self._exchange(wire.GRADIENT, grads.numpy(), rows)
                 else:
-                    train_step(constant(xb), tf.constant(yb))
+                    train_step(constant(xb), constant(yb))
                     since_push += rows
                     if cfg.frequency == "batch" and (s + 1) % self.window == 0:
                         self._push_delta(since_push)
