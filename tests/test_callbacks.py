@@ -160,3 +160,28 @@ def test_tensorboard_writes_the_epoch_scalars_history_holds(rdd, make_mlp, tmp_p
         assert [step for step, _ in logged[name]] == [0, 1, 2], logged
         assert [v for _, v in logged[name]] == pytest.approx(history.history[name[len("epoch_"):]], rel=1e-5)
     assert [v for _, v in validation["epoch_loss"]] == pytest.approx(history.history["val_loss"], rel=1e-5)
+
+
+def test_validation_data_is_evaluated_each_epoch_before_the_callbacks_see_it(rdd, make_mlp, digits):
+    import keras
+    _, x_test, _, y_test = digits
+    seen = []
+
+    class Recorder(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append((epoch, logs.get("val_loss"), self.model.evaluate(x_test, y_test, verbose=0)[0]))
+
+    model = make_mlp()
+    history = SparkModel(model, mode="synchronous", frequency="batch", num_workers=2).fit(
+        rdd, epochs=4, batch_size=32, validation_data=(x_test, y_test), validation_freq=2, callbacks=[Recorder()])
+    # model.fit's keys, and val_* only for the validated epochs (2 and 4)
+    assert sorted(history.history) == ["accuracy", "loss", "val_accuracy", "val_loss"]
+    assert len(history.history["loss"]) == 4 and len(history.history["val_loss"]) == 2
+    validated = [(epoch, val, now) for epoch, val, now in seen if val is not None]
+    assert [epoch for epoch, _, _ in validated] == [1, 3]
+    # each val_loss is the loss of the weights the callback saw for that epoch, on the validation data
+    assert all(val == pytest.approx(now, rel=1e-5) for _, val, now in validated)
+    assert history.history["val_loss"] == pytest.approx([val for _, val, _ in validated])
+    # the workers held no rows back: every row was trained on (synchronous workers run the
+    # larger partition's steps, so the smaller one wraps around and the count may be above)
+    assert history.params["applied_samples"] >= 4 * rdd.count()

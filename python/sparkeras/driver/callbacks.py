@@ -23,9 +23,11 @@ from sparkeras.wire.connection import Connection
 
 
 class CallbackRunner:
-    def __init__(self, callbacks, model, coordinator, token, params, initial_epoch=0, interval=0.2):
+    def __init__(self, callbacks, model, coordinator, token, params, initial_epoch=0, interval=0.2, fit_args=None):
         import keras
         self.model, self.coordinator, self.token = model, coordinator, token
+        self.fit_args = fit_args
+        self.validation = {}  # epoch -> val_* logs computed here from validation_data
         self.epochs, self.interval = params["epochs"], interval
         self.verbose = params.get("verbose") or 0
         self.list = keras.callbacks.CallbackList(list(callbacks), add_history=False, add_progbar=bool(self.verbose),
@@ -85,6 +87,9 @@ class CallbackRunner:
             job_config.assign_state(self.model, self._conn.worker_state())
             row = history.epochs[epoch].values if epoch < len(history.epochs) else {}
             self.logs = {name: row[name] for name in history.names if name in row}
+            if self.fit_args is not None and self.fit_args.validates(epoch):
+                self.validation[epoch] = self._validate()
+                self.logs.update(self.validation[epoch])
             self._sync_learning_rate_to_model()
             self.list.on_epoch_end(epoch, dict(self.logs))
             self._send_learning_rate()
@@ -96,6 +101,13 @@ class CallbackRunner:
             if self.next_epoch < self.epochs:
                 self.list.on_epoch_begin(self.next_epoch)
                 self._send_learning_rate()
+
+    def _validate(self):
+        """validation_data evaluated with this epoch's weights, as model.fit does before on_epoch_end."""
+        x, y, *weights = self.fit_args.validation_data
+        results = self.model.evaluate(x, y, sample_weight=weights[0] if weights else None,
+                                      batch_size=self.fit_args.batch_size, verbose=0, return_dict=True)
+        return {f"val_{k}": float(v) for k, v in results.items()}
 
     def _show_progress(self):
         """Batch-level hooks at the server's pace: the step the workers reached in the current epoch."""

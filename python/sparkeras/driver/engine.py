@@ -87,7 +87,8 @@ def fit(model, source, settings, args, num_workers=None, callbacks=()):
             _running[job_id] = coordinator
             runner = CallbackRunner(callbacks, model, coordinator, token,
                                     {"epochs": args.epochs, "verbose": args.verbose, "steps": None},
-                                    initial_epoch) if callbacks or args.verbose else None
+                                    initial_epoch, fit_args=args) \
+                if callbacks or args.verbose or args.validation_data is not None else None
             with quiet_spark_console(sc, args.verbose), (runner or contextlib.nullcontext()):
                 try:
                     results = [json.loads(r) for r in stage.run(source, work, workers, barrier, tag)]
@@ -123,6 +124,9 @@ def fit(model, source, settings, args, num_workers=None, callbacks=()):
         "worker_samples": [r.get("samples", 0) for r in results],
         "worker_seconds": [r.get("seconds", {}) for r in results],
         "worker_peak_rss_mb": [r.get("peak_rss_mb") for r in results]})
+    for epoch in sorted(runner.validation if runner else ()):  # validation_data, evaluated on the driver
+        for k, v in runner.validation[epoch].items():
+            result.history.setdefault(k, []).append(v)
     return result
 
 

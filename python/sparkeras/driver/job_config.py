@@ -43,6 +43,10 @@ class FitArguments:
     checkpoint_every: int = 1
     keep_checkpoints: int = 3
     resume: bool = None  # None: resume when checkpoint_dir holds a checkpoint
+    # (x, y) arrays, evaluated on the driver with each epoch's weights, as model.fit does;
+    # workers then hold no rows back (Keras ignores validation_split when it is given).
+    validation_data: tuple = None
+    validation_freq: object = 1  # an int (every n epochs) or the 1-based epochs to validate
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "checkpoint_every", "keep_checkpoints"):
@@ -51,6 +55,25 @@ class FitArguments:
                 raise ModelSpecError(f"{name} must be a whole number of at least 1; got {value!r}")
         if not 0.0 <= float(self.validation_split) < 1.0:
             raise ModelSpecError(f"validation_split must be in [0, 1); got {self.validation_split}")
+        if self.validation_data is not None:
+            data = self.validation_data
+            if not isinstance(data, (tuple, list)) or len(data) not in (2, 3) or hasattr(data[0], "getNumPartitions"):
+                raise ModelSpecError(
+                    "validation_data takes arrays (x_val, y_val) (or with sample weights), evaluated on the driver "
+                    "with each epoch's weights; to validate on rows of an RDD, use validation_split")
+            object.__setattr__(self, "validation_split", 0.0)
+        freq = self.validation_freq
+        if not ((isinstance(freq, int) and not isinstance(freq, bool) and freq >= 1) or
+                (isinstance(freq, (list, tuple, set)) and all(isinstance(e, int) and e >= 1 for e in freq))):
+            raise ModelSpecError(f"validation_freq must be a whole number of at least 1, or a list of epochs; got {freq!r}")
+
+    def validates(self, epoch):
+        """Whether model.fit would validate after `epoch` (0-based)."""
+        if self.validation_data is None:
+            return False
+        if isinstance(self.validation_freq, int):
+            return (epoch + 1) % self.validation_freq == 0
+        return epoch + 1 in self.validation_freq
 
 
 def check_trainable(model, settings):
