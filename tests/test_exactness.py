@@ -147,3 +147,31 @@ def test_custom_optimizer_and_custom_schedule_are_refused_with_what_is_supported
             SparkModel(_model(optimizer), mode="synchronous", frequency="batch", num_workers=1).fit(
                 to_simple_rdd(sc, x, y, 1), epochs=1, batch_size=32)
         assert all(w in str(e.value) for w in words), str(e.value)
+
+
+@pytest.mark.parametrize("frequency,labels", [("batch", "sparse"), ("batch", "one-hot"), ("epoch", "sparse")])
+def test_class_weight_trains_as_model_fit_does(sc, digits, frequency, labels):
+    import keras
+    x, y = digits[0][:320], digits[2][:320]
+    weights = {0: 3.0, 1: 0.5, 7: 2.0}  # classes missing from the map weigh 1
+    loss = "sparse_categorical_crossentropy"
+    if labels == "one-hot":
+        y, loss = np.eye(10, dtype="float32")[y], "categorical_crossentropy"
+
+    def model_():
+        model = _model(keras.optimizers.Adam(0.01))
+        model.compile(keras.optimizers.Adam(0.01), loss, metrics=["accuracy"])
+        return model
+
+    reference = model_()
+    expected = reference.fit(x, y, batch_size=32, epochs=2, shuffle=False, verbose=0, class_weight=weights)
+    model = model_()
+    history = SparkModel(model, mode="synchronous", frequency=frequency, num_workers=1).fit(
+        to_simple_rdd(sc, x, y, 1), epochs=2, batch_size=32, shuffle=False, class_weight=weights)
+    gap = _relative_gap(model.get_weights(), reference.get_weights())
+    assert gap < 1e-4, f"class_weight: weights differ from model.fit's by {gap:.2e}"
+    unweighted = model_()
+    SparkModel(unweighted, mode="synchronous", frequency=frequency, num_workers=1).fit(
+        to_simple_rdd(sc, x, y, 1), epochs=2, batch_size=32, shuffle=False)
+    assert _relative_gap(unweighted.get_weights(), reference.get_weights()) > 1e-3, "the weights changed training"
+    assert history.history["loss"] == pytest.approx(expected.history["loss"], rel=1e-4)

@@ -72,7 +72,7 @@ class SparkModel:
 
     def fit(self, rdd, epochs=10, batch_size=None, verbose=0, validation_split=0.0, shuffle=True, seed=None,
             checkpoint_dir=None, checkpoint_every=1, keep_checkpoints=3, resume=None, callbacks=None,
-            validation_data=None, validation_freq=1, **kwargs):
+            validation_data=None, validation_freq=1, class_weight=None, **kwargs):
         """Trains on an RDD of (features, label) pairs; returns a Keras-style History and
         leaves the trained weights in the Keras model.
 
@@ -83,14 +83,15 @@ class SparkModel:
 
         `validation_data=(x_val, y_val)` is evaluated on the driver with each epoch's weights
         (every `validation_freq` epochs), before that epoch's callbacks, as under model.fit;
-        the workers then keep no rows back for validation."""
+        the workers then keep no rows back for validation. `class_weight={class: weight}`
+        weighs each training row's loss by its label's class, as model.fit does."""
         model_spec.refuse_unknown("fit", kwargs, _FIT_ARGUMENTS)
         model = self._master_network
         args = FitArguments(epochs=epochs, batch_size=self.batch_size if batch_size is None else batch_size,
                             validation_split=validation_split, shuffle=shuffle, seed=seed, verbose=verbose,
                             checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every,
                             keep_checkpoints=keep_checkpoints, resume=resume, validation_data=validation_data,
-                            validation_freq=validation_freq)
+                            validation_freq=validation_freq, class_weight=class_weight)
         model_spec.check_compiled(model)
         model_spec.server_rule(model, self.frequency, self.communication_window)
         with engine.quiet_spark_console(rdd.context, verbose):
@@ -162,7 +163,8 @@ class SparkModel:
 
 
 _FIT_ARGUMENTS = ("rdd", "epochs", "batch_size", "verbose", "validation_split", "shuffle", "seed", "checkpoint_dir",
-                  "checkpoint_every", "keep_checkpoints", "resume", "callbacks", "validation_data", "validation_freq")
+                  "checkpoint_every", "keep_checkpoints", "resume", "callbacks", "validation_data", "validation_freq",
+                  "class_weight")
 
 
 class AsynchronousSparkModel(SparkModel):

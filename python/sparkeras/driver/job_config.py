@@ -47,6 +47,7 @@ class FitArguments:
     # workers then hold no rows back (Keras ignores validation_split when it is given).
     validation_data: tuple = None
     validation_freq: object = 1  # an int (every n epochs) or the 1-based epochs to validate
+    class_weight: dict = None  # {class index: weight}, as model.fit takes it
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "checkpoint_every", "keep_checkpoints"):
@@ -62,6 +63,13 @@ class FitArguments:
                     "validation_data takes arrays (x_val, y_val) (or with sample weights), evaluated on the driver "
                     "with each epoch's weights; to validate on rows of an RDD, use validation_split")
             object.__setattr__(self, "validation_split", 0.0)
+        if self.class_weight is not None:
+            weights = self.class_weight
+            if not isinstance(weights, dict) or not all(
+                    isinstance(k, (int, np.integer)) and not isinstance(k, bool) and k >= 0 and
+                    np.isfinite(float(v)) and float(v) >= 0 for k, v in weights.items()):
+                raise ModelSpecError("class_weight must map class indices (whole numbers from 0) to finite, "
+                                     f"non-negative weights; got {weights!r}")
         freq = self.validation_freq
         if not ((isinstance(freq, int) and not isinstance(freq, bool) and freq >= 1) or
                 (isinstance(freq, (list, tuple, set)) and all(isinstance(e, int) and e >= 1 for e in freq))):
@@ -108,6 +116,12 @@ def build(model, settings, num_workers, args):
         schedule.boundaries.extend(optimizer.schedule["boundaries"])
         schedule.values.extend(optimizer.schedule["values"])
     config.no_weight_decay.extend(optimizer.no_weight_decay)
+    if args.class_weight:
+        if len(model.outputs) > 1:
+            raise ModelSpecError("class_weight is for a model with one output (Keras refuses it for several too); "
+                                 "weigh the outputs with loss_weights in compile")
+        for k, v in args.class_weight.items():
+            config.class_weight[int(k)] = float(v)
     for w in model_spec.trainable_and_rest(model):
         to_tensor(np.asarray(w, dtype=np.float32), out=config.initial_weights.add())
     config.trainable_sizes.extend(int(np.prod(v.shape)) for v in model.trainable_weights)

@@ -217,7 +217,7 @@ def output_width(model):
 
 # Keras arguments that sparkeras's fit, evaluate and predict do not implement yet: an error
 # says so instead of training as if they had been applied.
-_KERAS_ONLY = {"class_weight", "sample_weight", "initial_epoch", "steps_per_epoch",
+_KERAS_ONLY = {"sample_weight", "initial_epoch", "steps_per_epoch",
                "validation_steps", "validation_batch_size", "steps",
                "max_queue_size", "workers", "use_multiprocessing", "x", "y"}
 

@@ -49,16 +49,16 @@ class WorkerModel:
             for v, part, shape in zip(trainable, tf.split(flat, sizes), shapes):
                 v.assign(tf.reshape(part, shape))
 
-        def assign_and_gradient(flat, x, y):
+        def assign_and_gradient(flat, x, y, sample_weight=None):
             # Keras's own train_step on freshly pulled weights, minus applying the
             # update: the server applies it. One call per step keeps TF dispatch cheap.
             assign(flat)
             with tf.GradientTape() as tape:
                 y_pred = model(x, training=True)
-                loss = model._compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=None, training=True)
+                loss = model._compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True)
                 model._loss_tracker.update_state(loss, sample_weight=tf.shape(tf.nest.flatten(x)[0])[0])
             grads = tape.gradient(loss, trainable)
-            model.compute_metrics(x, y, y_pred, sample_weight=None)
+            model.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
             return tf.concat([tf.reshape(tf.convert_to_tensor(g), [-1]) for g in grads], 0)
 
         self._assign_fn = assign
@@ -98,15 +98,21 @@ class WorkerModel:
         model, gradient_fn = self.model, self._assign_and_gradient_fn
         # Concrete functions skip tf.function's per-call signature matching (~0.2 ms a step);
         # each is traced on first use only, since a job needs one or the other.
+        w_spec = tf.TensorSpec((None,), tf.float32)  # per-row weights, from class_weight
         self._concrete = {
             "assign_and_gradient": lambda: tf.function(gradient_fn).get_concrete_function(flat_spec, x_spec, y_spec),
             "train_step": lambda: tf.function(lambda a, b: model.train_step((a, b))).get_concrete_function(x_spec, y_spec),
+            "weighted_assign_and_gradient":
+                lambda: tf.function(gradient_fn).get_concrete_function(flat_spec, x_spec, y_spec, w_spec),
+            "weighted_train_step":
+                lambda: tf.function(lambda a, b, w: model.train_step((a, b, w))).get_concrete_function(x_spec, y_spec, w_spec),
         }
         self._traced = {}
         self._traced_for = key
 
     def step(self, name):
-        """The compiled step `name` ('assign_and_gradient' or 'train_step') for the current data shapes."""
+        """The compiled step `name` ('assign_and_gradient' or 'train_step', each also 'weighted_', taking
+        per-row weights) for the current data shapes."""
         if name not in self._traced:
             self._traced[name] = self._concrete[name]()
         return self._traced[name]

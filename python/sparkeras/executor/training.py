@@ -84,6 +84,26 @@ def _report(conn, error, partition, attempt):
         pass
 
 
+def class_weights(weights):
+    """Per-row weights from Keras's class_weight {class: weight}, read from each row's label
+    as model.fit reads it: the class index, the argmax of a one-hot row, or a rounded
+    single probability. Classes missing from the map weigh 1."""
+    top = max(weights) + 1
+    table = np.ones(top, dtype=np.float32)
+    for k, v in weights.items():
+        table[k] = v
+
+    def of(y):
+        y = np.asarray(y)
+        if y.ndim == 2 and y.shape[1] > 1:
+            classes = np.argmax(y, axis=1)
+        else:
+            classes = np.round(y.reshape(len(y))).astype(np.int64)
+        known = (classes >= 0) & (classes < top)
+        return np.where(known, table[np.clip(classes, 0, top - 1)], np.float32(1)).astype(np.float32)
+    return of
+
+
 class _TrainingLoop:
     def __init__(self, conn, wm, cfg, welcome, base):
         self.conn, self.wm, self.cfg = conn, wm, cfg
@@ -112,8 +132,10 @@ class _TrainingLoop:
         cfg, wm = self.cfg, self.wm
         bs = max(1, cfg.batch_size)
         first_epoch, skip = self.resume_point(self.steps_per_epoch or -(-n_train // bs))
-        gradient_step = wm.step("assign_and_gradient") if self.per_batch_gradients else None
-        train_step = None if self.per_batch_gradients else wm.step("train_step")
+        weights_of = class_weights(dict(cfg.class_weight)) if cfg.class_weight else None
+        prefix = "weighted_" if weights_of else ""
+        gradient_step = wm.step(prefix + "assign_and_gradient") if self.per_batch_gradients else None
+        train_step = None if self.per_batch_gradients else wm.step(prefix + "train_step")
         for epoch in range(first_epoch, cfg.epochs):
             # One generator per epoch, so that a retried attempt shuffles each epoch as the first did.
             rng = np.random.default_rng([seed, epoch]) if cfg.shuffle else None
@@ -126,12 +148,13 @@ class _TrainingLoop:
                     continue  # the server already holds this step's update
                 xb = model_input(xs)
                 rows = rows_of(yb)
+                extra = (tf.constant(weights_of(yb)),) if weights_of else ()
                 if self.per_batch_gradients:
                     # The pulled weights are assigned inside the next gradient step.
-                    grads = gradient_step(tf.constant(self.base), constant(xb), constant(yb))
+                    grads = gradient_step(tf.constant(self.base), constant(xb), constant(yb), *extra)
                     self._exchange(wire.GRADIENT, grads.numpy(), rows)
                 else:
-                    train_step(constant(xb), constant(yb))
+                    train_step(constant(xb), constant(yb), *extra)
                     since_push += rows
                     if cfg.frequency == "batch" and (s + 1) % self.window == 0:
                         self._push_delta(since_push)

@@ -58,12 +58,15 @@ object CheckpointStore {
     val params = (c.getOptimizerParamsMap.asScala.toSeq.sortBy(_._1).map { case (k, v) => s"$k:$v" } ++
       (if (c.getNoWeightDecayCount == 0) Nil else Seq(s"no_weight_decay:${c.getNoWeightDecayList.asScala.mkString("/")}")))
       .mkString(",")
-    Seq("mode" -> c.getMode, "frequency" -> c.getFrequency, "num_workers" -> c.getNumWorkers,
+    val classWeight =
+      if (c.getClassWeightCount == 0) Nil
+      else Seq("class_weight" -> c.getClassWeightMap.asScala.toSeq.sortBy(_._1.intValue).map { case (k, v) => s"$k:$v" }.mkString(","))
+    (Seq[(String, Any)]("mode" -> c.getMode, "frequency" -> c.getFrequency, "num_workers" -> c.getNumWorkers,
       "batch_size" -> c.getBatchSize, "communication_window" -> c.getCommunicationWindow,
       "validation_split" -> c.getValidationSplit, "optimizer" -> s"${c.getOptimizerClass}($params)",
       "shuffle" -> c.getShuffle, "seed" -> c.getSeed, "delta_scale" -> c.getDeltaScale,
       "model" -> digest(structure(c.getModelJson)), "compile" -> digest(structure(c.getCompileJson)),
-      "trainable_sizes" -> c.getTrainableSizesList.asScala.mkString(","))
+      "trainable_sizes" -> c.getTrainableSizesList.asScala.mkString(",")) ++ classWeight)
       .map { case (k, v) => s"$k=$v" }.mkString(";")
   }
 
