@@ -185,3 +185,23 @@ def test_validation_data_is_evaluated_each_epoch_before_the_callbacks_see_it(rdd
     # the workers held no rows back: every row was trained on (synchronous workers run the
     # larger partition's steps, so the smaller one wraps around and the count may be above)
     assert history.params["applied_samples"] >= 4 * rdd.count()
+
+
+@pytest.mark.parametrize("mode", ["asynchronous", "synchronous"])
+def test_terminate_on_nan_ends_a_diverging_fit_and_keeps_the_last_finite_weights(rdd, make_mlp, capsys, mode):
+    import keras
+    model = make_mlp(optimizer=keras.optimizers.SGD(1e12))  # diverges within a few steps
+    SparkModel(model, mode=mode, frequency="batch", num_workers=2).fit(
+        rdd, epochs=3, batch_size=32, callbacks=[keras.callbacks.TerminateOnNaN()])
+    assert "Invalid loss, terminating training" in capsys.readouterr().out
+    assert model.stop_training
+    assert all(np.isfinite(w).all() for w in model.get_weights()), "the server refused the NaN update"
+
+
+def test_a_diverging_fit_without_terminate_on_nan_fails_naming_the_step_and_the_remedies(rdd, make_mlp):
+    import keras
+    from sparkeras.errors import TrainingFailed
+    with pytest.raises(TrainingFailed, match=r"FloatingPointError: the gradient of epoch 1, step \d+ holds NaN "
+                                             r"or infinity.*clipnorm.*TerminateOnNaN"):
+        SparkModel(make_mlp(optimizer=keras.optimizers.SGD(1e12)), mode="asynchronous", frequency="batch",
+                   num_workers=2).fit(rdd, epochs=3, batch_size=32)

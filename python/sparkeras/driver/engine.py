@@ -93,7 +93,10 @@ def fit(model, source, settings, args, num_workers=None, callbacks=()):
                 try:
                     results = [json.loads(r) for r in stage.run(source, work, workers, barrier, tag)]
                 except Exception as e:
-                    raise failures.training_failed(coordinator, e) from e
+                    failure = failures.training_failed(coordinator, e)
+                    if not _terminated_on_nan(failure, callbacks, runner):
+                        raise failure from e
+                    results = []
                 finally:
                     _running.pop(job_id, None)
                 if runner:
@@ -128,6 +131,18 @@ def fit(model, source, settings, args, num_workers=None, callbacks=()):
         for k, v in runner.validation[epoch].items():
             result.history.setdefault(k, []).append(v)
     return result
+
+
+def _terminated_on_nan(failure, callbacks, runner):
+    """A loss that diverged ends training without an error when a TerminateOnNaN callback
+    asked for that, as under model.fit; the server holds the weights from before it."""
+    import keras
+    stoppers = [c for c in callbacks if isinstance(c, keras.callbacks.TerminateOnNaN)]
+    if getattr(failure, "exception_type", None) != "FloatingPointError" or not stoppers or runner is None:
+        return False
+    for stopper in stoppers:  # prints Keras's own "Invalid loss, terminating training"
+        stopper.on_batch_end(runner.next_epoch, {"loss": float("nan")})
+    return True
 
 
 @contextlib.contextmanager

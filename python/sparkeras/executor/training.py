@@ -9,6 +9,7 @@ import traceback
 
 import numpy as np
 
+from sparkeras.errors import ServerError
 from sparkeras.executor.arrays import constant, model_input, rows_of
 from sparkeras.executor.feed import Spill
 from sparkeras.executor.keras_model import get_model
@@ -17,6 +18,8 @@ from sparkeras.wire import sparkeras_pb2 as wire
 from sparkeras.wire.codec import encode_push, from_tensor, to_tensor
 from sparkeras.wire.connection import Connection
 
+# What the server answers a push holding NaN or infinity (TrainingJob.push).
+NON_FINITE_REFUSED = "non-finite values are refused"
 RUNNING_METRICS_EVERY = 1.0  # seconds between the running metrics a worker sends with its pushes
 
 
@@ -114,6 +117,7 @@ class _TrainingLoop:
         self.per_batch_gradients = cfg.frequency == "batch" and self.window == 1
         self.resume_pushes = welcome.resume_pushes
         self.steps = self.samples = 0
+        self.position = (0, 0)  # (epoch, step) being trained, for error messages
         self._next_running_report = 0.0  # the first push carries them, so the bar shows a loss early
 
     def resume_point(self, steps_per_epoch):
@@ -144,6 +148,7 @@ class _TrainingLoop:
             # Synchronous workers all run the same number of steps; smaller partitions wrap around.
             batches = spill.batches(0, n_train, bs, rng, steps=self.steps_per_epoch or None)
             for s, (xs, yb) in enumerate(batches):
+                self.position = (epoch, s)
                 if epoch == first_epoch and s < skip:
                     continue  # the server already holds this step's update
                 xb = model_input(xs)
@@ -179,8 +184,19 @@ class _TrainingLoop:
         if now >= self._next_running_report:
             running = self.wm.metrics()
             self._next_running_report = now + RUNNING_METRICS_EVERY
-        reply = self.conn.call_parts(encode_push(kind, self.version, samples, values,
-                                                 running_metrics=running)).weights
+        try:
+            reply = self.conn.call_parts(encode_push(kind, self.version, samples, values,
+                                                     running_metrics=running)).weights
+        except ServerError as e:
+            if NON_FINITE_REFUSED not in str(e):
+                raise
+            epoch, step = self.position
+            what = "gradient" if kind == wire.GRADIENT else "change in the weights"
+            raise FloatingPointError(
+                f"the {what} of epoch {epoch + 1}, step {step + 1} holds NaN or infinity: the loss diverged. The "
+                "parameter server refused it and keeps the weights from before. Lower the learning rate, clip "
+                "gradients (clipnorm), or pass keras.callbacks.TerminateOnNaN() to end training there "
+                "without an error") from e
         self.version = reply.version
         self.base = from_tensor(reply.values)
         if not self.per_batch_gradients:
