@@ -16,7 +16,7 @@ from sparkeras.ml import KerasEstimator, KerasModel
 from sparkeras.ml.persistence import keras_to_bytes
 
 GOLDEN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden")
-PYTHON_ONLY = {"model", "buildFn", "modelParams", "customObjects"}
+PYTHON_ONLY = {"model", "buildFn", "modelParams", "customObjects", "callbacks"}
 SCALA_ONLY = {"pythonExec"}
 _PY_TYPES = {"toInt": "integer", "toFloat": "double", "toString": "string", "toListString": "string array"}
 _SCALA_TYPES = {"IntParam": "integer", "LongParam": "integer", "DoubleParam": "double", "Param": "string",

@@ -184,3 +184,23 @@ def test_dataframe_errors_name_the_column(spark, frames, make_mlp):
         KerasEstimator(model=make_mlp()).fit(wrong_label)
     with pytest.raises(ModelSpecError, match="the DataFrame is empty"):
         KerasEstimator(model=make_mlp()).fit(train.limit(0))
+
+
+def test_callbacks_param_runs_keras_callbacks_and_is_not_saved(frames, make_mlp, tmp_path):
+    import keras
+    train, _ = frames
+    seen = []
+
+    class Recorder(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append((epoch, sorted(logs)))
+
+    stopper = keras.callbacks.EarlyStopping(monitor="loss", min_delta=10, patience=1)
+    estimator = KerasEstimator(model=make_mlp(), epochs=20, batchSize=32, numWorkers=2, mode="synchronous",
+                               frequency="batch", validationSplit=0.1, callbacks=[Recorder(), stopper])
+    fitted = estimator.fit(train)
+    assert stopper.stopped_epoch > 0 and len(seen) == stopper.stopped_epoch + 1
+    assert seen[0] == (0, ["accuracy", "loss", "val_accuracy", "val_loss"])
+    assert len(fitted.history["loss"]) < 20
+    estimator.write().overwrite().save(str(tmp_path / "estimator"))
+    assert not KerasEstimator.load(str(tmp_path / "estimator")).isSet("callbacks")

@@ -27,7 +27,7 @@ class KerasEstimator(Estimator, KerasParams, KerasTrainingParams, persistence.Ke
                  learningRate=None,
                  mode="asynchronous", frequency="epoch", numWorkers=None, validationSplit=0.0,
                  featuresCol="features", featuresCols=None, labelCol="label", predictionCol="prediction",
-                 probabilityCol="probability", task=None, customObjects=None, verbose=0, seed=None):
+                 probabilityCol="probability", task=None, customObjects=None, verbose=0, seed=None, callbacks=None):
         super().__init__()
         self._set(**{k: v for k, v in self._input_kwargs.items() if v is not None})
 
@@ -67,6 +67,10 @@ class KerasEstimator(Estimator, KerasParams, KerasTrainingParams, persistence.Ke
 
     def setValidationSplit(self, value):
         return self._set(validationSplit=value)
+
+    def setCallbacks(self, value):
+        """Keras callbacks for every fit, run on the driver as under SparkModel.fit (never saved)."""
+        return self._set(callbacks=list(value))
 
     def getEpochs(self):
         return self.getOrDefault(self.epochs)
@@ -112,7 +116,8 @@ class KerasEstimator(Estimator, KerasParams, KerasTrainingParams, persistence.Ke
                             verbose=self.getOrDefault(self.verbose))
         task = model_spec.infer_task(model, self.getTask())
         source, _ = columns.frame_source(dataset, model, self.feature_columns(), self.getLabelCol())
-        history = engine.fit(model, source, settings, args, self._get(self.numWorkers))
+        history = engine.fit(model, source, settings, args, self._get(self.numWorkers),
+                             callbacks=self._get(self.callbacks) or ())
         fitted = KerasModel(model=model, labelCol=self.getLabelCol(), predictionCol=self.getPredictionCol(),
                             probabilityCol=self.getProbabilityCol(), task=task,
                             customObjects=self.getCustomObjects())

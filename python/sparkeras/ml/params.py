@@ -84,6 +84,9 @@ class KerasTrainingParams(HasSeed):
     validationSplit = Param(Params._dummy(), "validationSplit", "fraction of each worker's rows held out",
                             typeConverter=TypeConverters.toFloat)
     verbose = Param(Params._dummy(), "verbose", "print progress while training", typeConverter=TypeConverters.toInt)
+    callbacks = Param(Params._dummy(), "callbacks",
+                      "Keras callbacks run on the driver as epochs complete (not saved with the stage)",
+                      typeConverter=_identity)
 
     def __init__(self):
         super().__init__()

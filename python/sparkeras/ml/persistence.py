@@ -15,7 +15,7 @@ from pyspark.sql import SparkSession
 from sparkeras.errors import UnsafeLoadRefused
 
 # Params whose values are Python objects: never written as metadata.
-PYTHON_OBJECT_PARAMS = ("model", "buildFn", "customObjects")
+PYTHON_OBJECT_PARAMS = ("model", "buildFn", "customObjects", "callbacks")
 
 
 def stage_class_name(instance):
