@@ -205,3 +205,18 @@ def test_a_diverging_fit_without_terminate_on_nan_fails_naming_the_step_and_the_
                                              r"or infinity.*clipnorm.*TerminateOnNaN"):
         SparkModel(make_mlp(optimizer=keras.optimizers.SGD(1e12)), mode="asynchronous", frequency="batch",
                    num_workers=2).fit(rdd, epochs=3, batch_size=32)
+
+
+def test_initial_epoch_continues_the_epoch_count_as_model_fit_does(rdd, make_mlp):
+    import keras
+    begun = []
+
+    class Recorder(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            begun.append(epoch)
+
+    history = SparkModel(make_mlp(), mode="synchronous", frequency="batch", num_workers=2).fit(
+        rdd, epochs=5, initial_epoch=3, batch_size=32, validation_split=0.1, callbacks=[Recorder()])
+    assert begun == [3, 4]
+    assert history.epoch == [3, 4] and len(history.history["loss"]) == len(history.history["val_loss"]) == 2
+    assert history.params["initial_epoch"] == 3

@@ -175,3 +175,47 @@ def test_class_weight_trains_as_model_fit_does(sc, digits, frequency, labels):
         to_simple_rdd(sc, x, y, 1), epochs=2, batch_size=32, shuffle=False)
     assert _relative_gap(unweighted.get_weights(), reference.get_weights()) > 1e-3, "the weights changed training"
     assert history.history["loss"] == pytest.approx(expected.history["loss"], rel=1e-4)
+
+
+@pytest.mark.parametrize("frequency", ["batch", "epoch"])
+def test_sample_weights_in_the_rows_train_as_model_fit_does(sc, digits, frequency):
+    import keras
+    x, y = digits[0][:320], digits[2][:320]
+    w = np.random.default_rng(4).uniform(0.0, 3.0, len(x)).astype("float32")
+
+    def model_():
+        model = _model(keras.optimizers.Adam(0.01))
+        model.compile(keras.optimizers.Adam(0.01), "sparse_categorical_crossentropy", weighted_metrics=["accuracy"])
+        return model
+
+    reference = model_()
+    expected = reference.fit(x, y, sample_weight=w, batch_size=32, epochs=2, shuffle=False, verbose=0,
+                             validation_split=0.25)
+    model = model_()
+    history = SparkModel(model, mode="synchronous", frequency=frequency, num_workers=1).fit(
+        sc.parallelize(list(zip(x, y, w)), 1), epochs=2, batch_size=32, shuffle=False, validation_split=0.25)
+    gap = _relative_gap(model.get_weights(), reference.get_weights())
+    assert gap < 1e-4, f"sample weights: weights differ from model.fit's by {gap:.2e}"
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy"):  # weighted, on both splits
+        assert history.history[key] == pytest.approx(expected.history[key], rel=1e-4), key
+
+
+def test_sample_weights_and_class_weight_together_are_refused(sc, digits):
+    from sparkeras.errors import ModelSpecError
+    import keras
+    rows = sc.parallelize([(digits[0][i], digits[2][i], 1.0) for i in range(64)], 1)
+    with pytest.raises(ModelSpecError, match="class_weight"):
+        SparkModel(_model(keras.optimizers.Adam(0.01)), num_workers=1).fit(rows, epochs=1, class_weight={0: 2.0})
+
+
+def test_initial_epoch_resumes_a_stateless_optimizer_exactly(sc, digits):
+    import keras
+    x, y = digits[0][:320], digits[2][:320]
+    reference = _model(keras.optimizers.SGD(0.05))
+    reference.fit(x, y, batch_size=32, epochs=4, shuffle=False, verbose=0)
+    model = _model(keras.optimizers.SGD(0.05))
+    model.fit(x, y, batch_size=32, epochs=2, shuffle=False, verbose=0)  # the first two epochs, locally
+    history = SparkModel(model, mode="synchronous", frequency="batch", num_workers=1).fit(
+        to_simple_rdd(sc, x, y, 1), epochs=4, initial_epoch=2, batch_size=32, shuffle=False)
+    assert history.epoch == [2, 3]
+    assert _relative_gap(model.get_weights(), reference.get_weights()) < 1e-4

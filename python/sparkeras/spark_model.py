@@ -72,7 +72,7 @@ class SparkModel:
 
     def fit(self, rdd, epochs=10, batch_size=None, verbose=0, validation_split=0.0, shuffle=True, seed=None,
             checkpoint_dir=None, checkpoint_every=1, keep_checkpoints=3, resume=None, callbacks=None,
-            validation_data=None, validation_freq=1, class_weight=None, **kwargs):
+            validation_data=None, validation_freq=1, class_weight=None, initial_epoch=0, **kwargs):
         """Trains on an RDD of (features, label) pairs; returns a Keras-style History and
         leaves the trained weights in the Keras model.
 
@@ -84,24 +84,30 @@ class SparkModel:
         `validation_data=(x_val, y_val)` is evaluated on the driver with each epoch's weights
         (every `validation_freq` epochs), before that epoch's callbacks, as under model.fit;
         the workers then keep no rows back for validation. `class_weight={class: weight}`
-        weighs each training row's loss by its label's class, as model.fit does."""
+        weighs each training row's loss by its label's class, as model.fit does; with
+        `initial_epoch`, training runs epochs initial_epoch..epochs-1, as model.fit's does."""
+        if "sample_weight" in kwargs:
+            raise ModelSpecError("fit() takes sample weights in the rows: give each row as (features, label, weight), "
+                                 "the weight a non-negative number (elephas's to_simple_rdd rows have none)")
         model_spec.refuse_unknown("fit", kwargs, _FIT_ARGUMENTS)
         model = self._master_network
         args = FitArguments(epochs=epochs, batch_size=self.batch_size if batch_size is None else batch_size,
                             validation_split=validation_split, shuffle=shuffle, seed=seed, verbose=verbose,
                             checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every,
                             keep_checkpoints=keep_checkpoints, resume=resume, validation_data=validation_data,
-                            validation_freq=validation_freq, class_weight=class_weight)
+                            validation_freq=validation_freq, class_weight=class_weight, initial_epoch=initial_epoch)
         model_spec.check_compiled(model)
         model_spec.server_rule(model, self.frequency, self.communication_window)
         with engine.quiet_spark_console(rdd.context, verbose):
             first = stage.first_row(rdd)
             if first is None:
                 raise ModelSpecError("the RDD is empty: there is nothing to train or evaluate on")
-            if not (isinstance(first, (tuple, list)) and len(first) == 2):
+            if not (isinstance(first, (tuple, list)) and len(first) in (2, 3)):
                 raise ModelSpecError(
-                    "fit expects an RDD of (features, label) pairs, as made by sparkeras.utils.rdd_utils.to_simple_rdd; "
-                    f"the first element is a {type(first).__name__}")
+                    "fit expects an RDD of (features, label) pairs, as made by sparkeras.utils.rdd_utils.to_simple_rdd, "
+                    f"or (features, label, sample weight) triples; the first element is a {type(first).__name__}")
+            if len(first) == 3:
+                model_spec.check_sample_weight(first[2], class_weight, where="the RDD")
             model_spec.check_sample(model, first[0], first[1], where="the RDD")
             history = engine.fit(model, stage.RowSource(rdd, inputs=len(model.inputs), outputs=len(model.outputs)),
                                  self.settings, args,
@@ -164,7 +170,7 @@ class SparkModel:
 
 _FIT_ARGUMENTS = ("rdd", "epochs", "batch_size", "verbose", "validation_split", "shuffle", "seed", "checkpoint_dir",
                   "checkpoint_every", "keep_checkpoints", "resume", "callbacks", "validation_data", "validation_freq",
-                  "class_weight")
+                  "class_weight", "initial_epoch")
 
 
 class AsynchronousSparkModel(SparkModel):

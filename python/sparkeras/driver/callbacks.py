@@ -85,7 +85,7 @@ class CallbackRunner:
             job_config.assign_trainable(self.model, from_tensor(self._conn.pull().values))
             # BatchNormalization's statistics too, or EarlyStopping and ModelCheckpoint would keep initial ones.
             job_config.assign_state(self.model, self._conn.worker_state())
-            row = history.epochs[epoch].values if epoch < len(history.epochs) else {}
+            row = next((r.values for r in history.epochs if r.epoch == epoch), {})
             self.logs = {name: row[name] for name in history.names if name in row}
             if self.fit_args is not None and self.fit_args.validates(epoch):
                 self.validation[epoch] = self._validate()

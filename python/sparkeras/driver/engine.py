@@ -76,7 +76,7 @@ def fit(model, source, settings, args, num_workers=None, callbacks=()):
             _check_driver_heap(coordinator, model, settings, workers)
             args, resume = checkpoints.seed_for_resume(coordinator, args)
             driver.call(envelope(job_config=job_config.build(model, settings, workers, args)))
-            initial_epoch = checkpoints.start(coordinator, args, resume)
+            initial_epoch = max(args.initial_epoch, checkpoints.start(coordinator, args, resume))
             task = TrainingTask(host, port, token, job_id, task_threads(sc, settings.threads_per_worker),
                                 float(args.validation_split), settings.custom_objects)
 
@@ -126,7 +126,7 @@ def fit(model, source, settings, args, num_workers=None, callbacks=()):
         "worker_steps": [r.get("steps", 0) for r in results],
         "worker_samples": [r.get("samples", 0) for r in results],
         "worker_seconds": [r.get("seconds", {}) for r in results],
-        "worker_peak_rss_mb": [r.get("peak_rss_mb") for r in results]})
+        "worker_peak_rss_mb": [r.get("peak_rss_mb") for r in results]}, first_epoch=args.initial_epoch)
     for epoch in sorted(runner.validation if runner else ()):  # validation_data, evaluated on the driver
         for k, v in runner.validation[epoch].items():
             result.history.setdefault(k, []).append(v)

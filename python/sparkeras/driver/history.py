@@ -6,13 +6,15 @@ class History:
 
     def __init__(self, history, epochs, params=None):
         self.history = history
-        self.epoch = list(range(epochs))
+        self.epoch = list(range(epochs)) if isinstance(epochs, int) else list(epochs)
         self.params = params or {}
 
     @classmethod
-    def from_wire(cls, message, params=None):
-        values = {name: [row.values[name] for row in message.epochs if name in row.values] for name in message.names}
-        return cls(values, len(message.epochs), params)
+    def from_wire(cls, message, params=None, first_epoch=0):
+        """The server's epochs from `first_epoch` on (fit's initial_epoch; earlier ones belong to an earlier fit)."""
+        rows = [row for row in message.epochs if row.epoch >= first_epoch]
+        values = {name: [row.values[name] for row in rows if name in row.values] for name in message.names}
+        return cls({k: v for k, v in values.items() if v}, [row.epoch for row in rows], params)
 
     def __repr__(self):
         return f"History({self.history!r})"

@@ -48,6 +48,7 @@ class FitArguments:
     validation_data: tuple = None
     validation_freq: object = 1  # an int (every n epochs) or the 1-based epochs to validate
     class_weight: dict = None  # {class index: weight}, as model.fit takes it
+    initial_epoch: int = 0  # as model.fit: train epochs initial_epoch..epochs-1
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "checkpoint_every", "keep_checkpoints"):
@@ -63,6 +64,10 @@ class FitArguments:
                     "validation_data takes arrays (x_val, y_val) (or with sample weights), evaluated on the driver "
                     "with each epoch's weights; to validate on rows of an RDD, use validation_split")
             object.__setattr__(self, "validation_split", 0.0)
+        if isinstance(self.initial_epoch, bool) or not isinstance(self.initial_epoch, (int, np.integer)) \
+                or not 0 <= self.initial_epoch < self.epochs:
+            raise ModelSpecError(f"initial_epoch must be a whole number in [0, epochs) = [0, {self.epochs}); got "
+                                 f"{self.initial_epoch!r} (as in Keras, epochs is the index to stop at, not a count)")
         if self.class_weight is not None:
             weights = self.class_weight
             if not isinstance(weights, dict) or not all(
@@ -116,6 +121,7 @@ def build(model, settings, num_workers, args):
         schedule.boundaries.extend(optimizer.schedule["boundaries"])
         schedule.values.extend(optimizer.schedule["values"])
     config.no_weight_decay.extend(optimizer.no_weight_decay)
+    config.initial_epoch = int(args.initial_epoch)
     if args.class_weight:
         if len(model.outputs) > 1:
             raise ModelSpecError("class_weight is for a model with one output (Keras refuses it for several too); "

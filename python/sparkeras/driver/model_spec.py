@@ -140,6 +140,17 @@ def loss_name(model):
     return str(name).lower()
 
 
+def check_sample_weight(weight, class_weight, where="the data"):
+    """A row's sample weight (the third element of a training row): one finite, non-negative number."""
+    if class_weight:
+        raise ModelSpecError(f"rows in {where} carry sample weights and fit was given class_weight; Keras takes one "
+                             "or the other: fold the class weights into the sample weights")
+    w = np.asarray(weight)
+    if w.size != 1 or w.dtype.kind not in "biuf" or not np.isfinite(float(w.reshape(-1)[0])) or float(w.reshape(-1)[0]) < 0:
+        raise ModelSpecError(f"the third element of a row in {where} is the sample weight: one finite, non-negative "
+                             f"number; got {weight!r}")
+
+
 def _output_names(model):
     names = getattr(model, "output_names", None)
     return list(names) if names else [o.name for o in model.outputs]
@@ -217,7 +228,7 @@ def output_width(model):
 
 # Keras arguments that sparkeras's fit, evaluate and predict do not implement yet: an error
 # says so instead of training as if they had been applied.
-_KERAS_ONLY = {"sample_weight", "initial_epoch", "steps_per_epoch",
+_KERAS_ONLY = {"sample_weight", "steps_per_epoch",
                "validation_steps", "validation_batch_size", "steps",
                "max_queue_size", "workers", "use_multiprocessing", "x", "y"}
 

@@ -21,22 +21,35 @@ SHUFFLE_BUFFER_BYTES = 32 << 20
 
 
 def blocks_from_rows(rows, with_labels=True, inputs=1, block_rows=BLOCK_ROWS, outputs=1):
-    """RDD rows, (features, label) pairs or bare features, in blocks. A model with several
-    inputs takes features as a tuple/list of arrays, one per input; a model with several
-    outputs takes the label as a tuple/list, one per output."""
-    xs, ys = [], []
+    """RDD rows, (features, label) pairs, (features, label, sample weight) triples or bare
+    features, in blocks. A model with several inputs takes features as a tuple/list of
+    arrays, one per input; a model with several outputs takes the label as a tuple/list,
+    one per output. Weighted rows make blocks (xs, y, w)."""
+    xs, ys, ws = [], [], []
     for row in rows:
         if with_labels:
-            x, y = row
+            if len(row) == 3:
+                x, y, w = row
+                ws.append(w)
+            else:
+                x, y = row
             ys.append(y)
         else:
             x = row
         xs.append(x)
         if len(xs) == block_rows:
-            yield _stack(xs, ys if with_labels else None, inputs, outputs)
-            xs, ys = [], []
+            yield _weighted(_stack(xs, ys if with_labels else None, inputs, outputs), ws, len(xs))
+            xs, ys, ws = [], [], []
     if xs:
-        yield _stack(xs, ys if with_labels else None, inputs, outputs)
+        yield _weighted(_stack(xs, ys if with_labels else None, inputs, outputs), ws, len(xs))
+
+
+def _weighted(block, ws, n):
+    if not ws:
+        return block
+    if len(ws) != n:
+        raise ModelSpecError("some rows carry a sample weight (a third element) and others do not; give all or none")
+    return block + (np.asarray(ws, dtype=np.float32).reshape(n),)
 
 
 def _stack(xs, ys, n_inputs, n_outputs=1):
@@ -137,19 +150,29 @@ class Spill:
         directory = directory or local_dir()
         self.inputs, self.labels, self.rows = None, None, 0
         self.multi_output = False  # labels as a list, one array per output
-        for xs, y in blocks:
+        self.weights = None  # a column of per-row sample weights, when the rows carry them
+        for xs, y, *w in blocks:
             ys = list(y) if isinstance(y, list) else ([] if y is None else [np.asarray(y)])
             if self.inputs is None:
                 self.multi_output = isinstance(y, list)
                 self.inputs = [_Column(directory, x) for x in xs]
                 self.labels = [_Column(directory, a) for a in ys]
+                self.weights = _Column(directory, w[0]) if w else None
                 self.first = ([x[:1].copy() for x in xs], self._y([a[:1].copy() for a in ys]))
+            elif bool(w) != (self.weights is not None):
+                raise ModelSpecError("some rows carry a sample weight (a third element) and others do not; "
+                                     "give all or none")
             elif len(xs) != len(self.inputs):
                 raise ModelSpecError(f"rows of this partition feed {len(xs)} inputs after {len(self.inputs)}")
             for i, (column, x) in enumerate(zip(self.inputs, xs)):
                 column.append(x, f"the features of input {i}" if len(xs) > 1 else "the features", self.rows)
             for i, (column, a) in enumerate(zip(self.labels, ys)):
                 column.append(np.asarray(a), f"the label of output {i}" if self.multi_output else "the label", self.rows)
+            if w:
+                if (w[0] < 0).any():
+                    raise ModelSpecError(f"a negative sample weight at row {self.rows + int(np.argmax(w[0] < 0))} of "
+                                         "this partition; weights must be finite and non-negative")
+                self.weights.append(w[0], "the sample weight", self.rows)
             self.rows += len(xs[0])
         for column in self._columns():
             column.file.flush()
@@ -157,7 +180,13 @@ class Spill:
         self.window_rows = max(1, buffer_bytes // max(1, row_bytes))
 
     def _columns(self):
-        return (self.inputs or []) + (self.labels or [])
+        return (self.inputs or []) + (self.labels or []) + ([self.weights] if self.weights is not None else [])
+
+    def _split(self, arrays):
+        """(xs, y) from arrays in column order, with the weights third when there are any."""
+        n_in, n_out = len(self.inputs), len(self.labels)
+        block = (arrays[:n_in], self._y(arrays[n_in:n_in + n_out]))
+        return block + (arrays[-1],) if self.weights is not None else block
 
     def _y(self, arrays):
         """The labels as the model takes them: None, one array, or a list per output."""
@@ -166,8 +195,8 @@ class Spill:
         return list(arrays) if self.multi_output else arrays[0]
 
     def read(self, start, stop):
-        xs = [c.read(start, stop) for c in self.inputs]
-        return xs, self._y([c.read(start, stop) for c in self.labels])
+        """Rows [start, stop): (xs, y), or (xs, y, w) when the rows carry sample weights."""
+        return self._split([c.read(start, stop) for c in self._columns()])
 
     def blocks(self, start, stop, block_rows=BLOCK_ROWS):
         """Rows [start, stop) in order, in blocks."""
@@ -177,16 +206,18 @@ class Spill:
     def batches(self, start, stop, batch_size, rng=None, steps=None):
         """Mini-batches over rows [start, stop): one pass, shuffled when `rng` is given.
 
-        With `steps`, exactly that many full batches, passing over the rows again as
-        needed (synchronous workers with fewer rows wrap around). Shuffling permutes the
+        With `steps`, exactly that many batches: full ones, passing over the rows again as
+        needed (synchronous workers with fewer rows wrap around), except that rows which
+        make exactly `steps` batches end with a partial one, as in Keras. Shuffling permutes the
         order of row chunks, then the rows of each window of chunks; each batch gathers
         its rows from the window, which is one buffer per array, allocated once.
         """
         n = stop - start
         if n <= 0:
             return
+        if steps is not None and -(-n // batch_size) == steps:
+            steps = None  # the largest partition ends with a partial batch, as model.fit's last batch is
         columns = self._columns()
-        n_in = len(self.inputs)
         window = min(n, self.window_rows)
         chunk = max(1, min(window, max(batch_size, window // 4)))
         chunks_per_window = max(1, window // chunk)
@@ -210,13 +241,13 @@ class Spill:
                     carry = [np.concatenate([c, a[order[:pos]]]) for c, a in zip(carry, loaded)]
                     if len(carry[0]) < batch_size:
                         continue
-                    yield carry[:n_in], self._y(carry[n_in:])
+                    yield self._split(carry)
                     carry, emitted = None, emitted + 1
                     if emitted == steps:
                         return
                 while pos + batch_size <= fill:
                     idx = order[pos:pos + batch_size]
-                    yield [a[idx] for a in loaded[:n_in]], self._y([a[idx] for a in loaded[n_in:]])
+                    yield self._split([a[idx] for a in loaded])
                     pos, emitted = pos + batch_size, emitted + 1
                     if emitted == steps:
                         return
@@ -224,7 +255,7 @@ class Spill:
                     carry = [a[order[pos:fill]] for a in loaded]
             if steps is None:
                 if carry is not None:
-                    yield carry[:n_in], self._y(carry[n_in:])
+                    yield self._split(carry)
                 return
 
     def close(self):

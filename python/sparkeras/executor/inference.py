@@ -49,13 +49,14 @@ def evaluate_blocks(handle, blocks, batch_size):
     across partitions, so sums of them are exact), or None for no rows."""
     wm = handle.worker_model()
     built = False
-    for xs, y in blocks:
+    for xs, y, *w in blocks:
         if not built:
             wm.build(model_input([x[:1] for x in xs]), slice_rows(y, 0, 1))
             wm.reset_metrics()
             built = True
         for i in range(0, rows_of(y), batch_size):
-            wm.test_step(model_input([x[i:i + batch_size] for x in xs]), slice_rows(y, i, i + batch_size))
+            wm.test_step(model_input([x[i:i + batch_size] for x in xs]), slice_rows(y, i, i + batch_size),
+                         *[a[i:i + batch_size] for a in w])
     return wm.metric_states() if built else None
 
 

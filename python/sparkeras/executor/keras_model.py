@@ -65,7 +65,9 @@ class WorkerModel:
         self._assign_and_gradient_fn = assign_and_gradient
         self.assign_flat = tf.function(assign, input_signature=[tf.TensorSpec([self.size], tf.float32)])
         self.read_flat = tf.function(lambda: tf.concat([tf.reshape(v, [-1]) for v in trainable], 0))
-        self.test_step = tf.function(lambda x, y: model.test_step((x, y)), reduce_retracing=True)
+        test_step = tf.function(lambda x, y: model.test_step((x, y)), reduce_retracing=True)
+        weighted_test_step = tf.function(lambda x, y, w: model.test_step((x, y, w)), reduce_retracing=True)
+        self.test_step = lambda x, y, w=None: test_step(x, y) if w is None else weighted_test_step(x, y, w)
         self.predict_step = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
 
     def read_state(self):
@@ -100,7 +102,10 @@ class WorkerModel:
         # each is traced on first use only, since a job needs one or the other.
         w_spec = tf.TensorSpec((None,), tf.float32)  # per-row weights, from class_weight
         self._concrete = {
-            "assign_and_gradient": lambda: tf.function(gradient_fn).get_concrete_function(flat_spec, x_spec, y_spec),
+            # Unweighted: a function of exactly three arguments, so that a list of labels (several
+            # outputs) is not taken for the optional weights.
+            "assign_and_gradient": lambda: tf.function(lambda f, a, b: gradient_fn(f, a, b)).get_concrete_function(
+                flat_spec, x_spec, y_spec),
             "train_step": lambda: tf.function(lambda a, b: model.train_step((a, b))).get_concrete_function(x_spec, y_spec),
             "weighted_assign_and_gradient":
                 lambda: tf.function(gradient_fn).get_concrete_function(flat_spec, x_spec, y_spec, w_spec),

@@ -129,7 +129,7 @@ class _TrainingLoop:
             batches_per_push = 1 if self.per_batch_gradients else self.window
             pushes_per_epoch = -(-steps_per_epoch // batches_per_push)
         epoch, pushed = divmod(self.resume_pushes, pushes_per_epoch)
-        return epoch, pushed * batches_per_push
+        return self.cfg.initial_epoch + epoch, pushed * batches_per_push
 
     def run(self, spill, n_train, seed):
         import tensorflow as tf
@@ -137,7 +137,7 @@ class _TrainingLoop:
         bs = max(1, cfg.batch_size)
         first_epoch, skip = self.resume_point(self.steps_per_epoch or -(-n_train // bs))
         weights_of = class_weights(dict(cfg.class_weight)) if cfg.class_weight else None
-        prefix = "weighted_" if weights_of else ""
+        prefix = "weighted_" if weights_of or spill.weights is not None else ""
         gradient_step = wm.step(prefix + "assign_and_gradient") if self.per_batch_gradients else None
         train_step = None if self.per_batch_gradients else wm.step(prefix + "train_step")
         for epoch in range(first_epoch, cfg.epochs):
@@ -147,13 +147,14 @@ class _TrainingLoop:
             since_push = 0
             # Synchronous workers all run the same number of steps; smaller partitions wrap around.
             batches = spill.batches(0, n_train, bs, rng, steps=self.steps_per_epoch or None)
-            for s, (xs, yb) in enumerate(batches):
+            for s, (xs, yb, *wb) in enumerate(batches):
                 self.position = (epoch, s)
                 if epoch == first_epoch and s < skip:
                     continue  # the server already holds this step's update
                 xb = model_input(xs)
                 rows = rows_of(yb)
-                extra = (tf.constant(weights_of(yb)),) if weights_of else ()
+                # Per-row weights: the rows' own sample weights, or their classes' weights.
+                extra = (tf.constant(wb[0]),) if wb else (tf.constant(weights_of(yb)),) if weights_of else ()
                 if self.per_batch_gradients:
                     # The pulled weights are assigned inside the next gradient step.
                     grads = gradient_step(tf.constant(self.base), constant(xb), constant(yb), *extra)
@@ -221,8 +222,8 @@ class _TrainingLoop:
         if n_val:
             self.wm.reset_metrics()
             bs = max(1, self.cfg.batch_size)
-            for xs, y in spill.blocks(n_train, spill.rows, block_rows=bs):
-                self.wm.test_step(model_input(xs), y)
+            for xs, y, *w in spill.blocks(n_train, spill.rows, block_rows=bs):
+                self.wm.test_step(model_input(xs), y, *w)
             m.val_samples = n_val
             for k, v in self.wm.metrics().items():
                 m.val_values[k] = v

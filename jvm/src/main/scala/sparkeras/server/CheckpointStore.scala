@@ -66,7 +66,8 @@ object CheckpointStore {
       "validation_split" -> c.getValidationSplit, "optimizer" -> s"${c.getOptimizerClass}($params)",
       "shuffle" -> c.getShuffle, "seed" -> c.getSeed, "delta_scale" -> c.getDeltaScale,
       "model" -> digest(structure(c.getModelJson)), "compile" -> digest(structure(c.getCompileJson)),
-      "trainable_sizes" -> c.getTrainableSizesList.asScala.mkString(",")) ++ classWeight)
+      "trainable_sizes" -> c.getTrainableSizesList.asScala.mkString(",")) ++ classWeight ++
+      (if (c.getInitialEpoch == 0) Nil else Seq("initial_epoch" -> c.getInitialEpoch)))
       .map { case (k, v) => s"$k=$v" }.mkString(";")
   }
 

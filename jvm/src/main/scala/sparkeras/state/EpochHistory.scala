@@ -43,9 +43,11 @@ final class EpochHistory {
   }
 
   def toProto: History = synchronized {
-    val rows = reports.keys.toSeq.map(e => means(e, validation = false) ++ means(e, validation = true))
-    val b = History.newBuilder().addAllNames(rows.flatMap(_.keys).distinct.asJava)
-    rows.foreach(r => b.addEpochs(History.EpochRow.newBuilder().putAllValues(r.map { case (k, v) => k -> Double.box(v) }.asJava)))
+    val rows = reports.keys.toSeq.map(e => e -> (means(e, validation = false) ++ means(e, validation = true)))
+    val b = History.newBuilder().addAllNames(rows.flatMap(_._2.keys).distinct.asJava)
+    rows.foreach { case (e, r) =>
+      b.addEpochs(History.EpochRow.newBuilder().setEpoch(e).putAllValues(r.map { case (k, v) => k -> Double.box(v) }.asJava))
+    }
     b.build()
   }
 }

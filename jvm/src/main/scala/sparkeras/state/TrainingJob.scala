@@ -42,6 +42,7 @@ final class TrainingJob(val config: JobConfig) {
   // Partitions with no training rows never report epochs; an epoch is complete without them.
   private val emptyPartitions = java.util.concurrent.ConcurrentHashMap.newKeySet[Int]()
   private val completedEpochs = java.util.concurrent.ConcurrentHashMap.newKeySet[Int]()
+  (0 until config.getInitialEpoch).foreach(completedEpochs.add) // fit(initial_epoch=...): done before this job
   /** Called once per epoch that every partition has reported, with the number of epochs done. */
   @volatile var onEpochComplete: Int => Unit = _ => ()
 
@@ -372,6 +373,8 @@ object TrainingJob {
   def validate(c: JobConfig): Unit = {
     require(modes.contains(c.getMode), s"mode must be one of ${modes.toSeq.sorted.mkString(", ")}, got '${c.getMode}'")
     require(c.getNumWorkers > 0, s"num_workers must be positive, got ${c.getNumWorkers}")
+    require(c.getInitialEpoch >= 0 && c.getInitialEpoch < math.max(1, c.getEpochs),
+      s"initial_epoch must be in [0, epochs), got ${c.getInitialEpoch} with epochs ${c.getEpochs}")
     require(c.getTrainableSizesCount > 0, "the model has no trainable weights")
     UpdateRule.requireKnown(c.getOptimizerClass)
   }
