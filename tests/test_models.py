@@ -160,3 +160,33 @@ def test_two_output_model_predicts_and_evaluates_on_the_executors_as_keras_does(
     # they cannot match across other batch boundaries; the total loss and the metrics do.
     for k in ("loss", "digit_accuracy", "large_accuracy"):
         assert result[k] == pytest.approx(expected[k], rel=1e-4), k
+
+
+def test_embedding_custom_layer_and_custom_loss_through_custom_objects(sc):
+    """Token sequences through an Embedding, a layer class of the user's own and a loss
+    function of the user's own: workers rebuild both from custom_objects."""
+    import keras
+
+    class MeanOverTime(keras.layers.Layer):
+        def call(self, inputs):
+            return keras.ops.mean(inputs, axis=1)
+
+    def focal_crossentropy(y_true, y_pred):
+        p = keras.ops.clip(y_pred[:, 0], 1e-7, 1 - 1e-7)
+        t = keras.ops.cast(y_true[:, 0] if len(y_true.shape) > 1 else y_true, "float32")
+        return keras.ops.mean(-(t * (1 - p) ** 2 * keras.ops.log(p) + (1 - t) * p ** 2 * keras.ops.log(1 - p)))
+
+    rng = np.random.default_rng(5)
+    tokens = rng.integers(1, 50, size=(2400, 12))
+    labels = (tokens < 25).sum(axis=1) > 6  # more small tokens than large ones
+    x, y = tokens.astype("float32"), labels.astype("float32")
+    keras.utils.set_random_seed(6)
+    model = keras.Sequential([keras.Input((12,)), keras.layers.Embedding(50, 8), MeanOverTime(),
+                              keras.layers.Dense(1, activation="sigmoid")])
+    model.compile(keras.optimizers.Adam(0.02), loss=focal_crossentropy, metrics=["accuracy"])
+    custom = {"MeanOverTime": MeanOverTime, "focal_crossentropy": focal_crossentropy}
+    SparkModel(model, mode="synchronous", frequency="batch", num_workers=2, custom_objects=custom).fit(
+        to_simple_rdd(sc, x[:2000], y[:2000], 2), epochs=8, batch_size=32)
+    accuracy = float(np.mean((model.predict(x[2000:], verbose=0)[:, 0] > 0.5) == labels[2000:]))
+    print(f"embedding + custom layer and loss: test accuracy {accuracy:.4f}")
+    assert accuracy >= 0.85, accuracy
