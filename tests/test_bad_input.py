@@ -103,8 +103,10 @@ def test_unknown_keyword_arguments_are_errors_that_name_them(sc, digits, make_ml
     x_train, x_test, y_train, y_test = digits
     rdd = to_simple_rdd(sc, x_train[:64], y_train[:64], 2)
     spark_model = SparkModel(make_mlp(), num_workers=2)
-    with pytest.raises(ModelSpecError, match=r"class_weight: Keras's fit takes it, sparkeras does not support it yet"):
-        spark_model.fit(rdd, epochs=1, class_weight={0: 2.0})
+    with pytest.raises(ModelSpecError, match=r"steps_per_epoch: Keras's fit takes it, sparkeras does not support it yet"):
+        spark_model.fit(rdd, epochs=1, steps_per_epoch=3)
+    with pytest.raises(ModelSpecError, match=r"sample weights in the rows: give each row as \(features, label, weight\)"):
+        spark_model.fit(rdd, epochs=1, sample_weight=np.ones(64))
     with pytest.raises(ModelSpecError, match=r"epoch: not an argument of fit\). It accepts: rdd, epochs"):
         spark_model.fit(rdd, epoch=1)
     with pytest.raises(ModelSpecError, match=r"sample_weight.*evaluate"):
