@@ -204,3 +204,11 @@ def test_callbacks_param_runs_keras_callbacks_and_is_not_saved(frames, make_mlp,
     assert len(fitted.history["loss"]) < 20
     estimator.write().overwrite().save(str(tmp_path / "estimator"))
     assert not KerasEstimator.load(str(tmp_path / "estimator")).isSet("callbacks")
+
+
+def test_learning_rate_param_on_a_scheduled_optimizer_is_a_clear_error(frames, make_mlp):
+    import keras
+    from sparkeras.errors import ModelSpecError
+    model = make_mlp(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.ExponentialDecay(0.01, 10, 0.5)))
+    with pytest.raises(ModelSpecError, match="compiled with a learning-rate schedule"):
+        KerasEstimator(model=model, learningRate=0.1, epochs=1).fit(frames[0])

@@ -35,7 +35,7 @@ def _description(model):
 def describe(args):
     model = _load(args.model)
     if args.learning_rate is not None:
-        model.optimizer.learning_rate.assign(float(args.learning_rate))
+        model_spec.override_learning_rate(model, args.learning_rate)
     settings = TrainingSettings(mode=args.mode, frequency=args.frequency)
     job_config.check_trainable(model, settings)
     fit = FitArguments(epochs=args.epochs, batch_size=args.batch_size, validation_split=args.validation_split,
@@ -54,7 +54,7 @@ def save(args):
     model = _load(args.model)
     with Connection(args.host, args.port) as conn:
         conn.hello(args.token, wire.DRIVER)
-        weights = conn.pull()
+        weights = conn.pull(end_of_training=True)  # the optimizer finishes them (use_ema)
         history = conn.history()
         state = conn.worker_state()
     job_config.assign_trainable(model, from_tensor(weights.values))

@@ -106,6 +106,14 @@ def server_rule(model, frequency, communication_window):
     return ServerOptimizer(rule, params, schedule, excluded)
 
 
+def override_learning_rate(model, lr):
+    """The learningRate Param: replaces the compiled optimizer's constant learning rate."""
+    if callable(getattr(model.optimizer, "_learning_rate", None)):
+        raise ModelSpecError("learningRate overrides a constant learning rate, but the model's optimizer was compiled "
+                             "with a learning-rate schedule; change the schedule instead")
+    model.optimizer.learning_rate.assign(float(lr))
+
+
 def _schedule(optimizer):
     """The optimizer's learning-rate schedule as the server takes it, None for a constant rate."""
     import keras

@@ -104,7 +104,7 @@ class KerasEstimator(Estimator, KerasParams, KerasTrainingParams, persistence.Ke
         model_spec.check_compiled(model)
         lr = self._get(self.learningRate)
         if lr is not None:
-            model.optimizer.learning_rate.assign(float(lr))
+            model_spec.override_learning_rate(model, lr)
         return model
 
     def _fit(self, dataset):
