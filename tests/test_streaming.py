@@ -8,6 +8,8 @@ def test_worker_peak_rss_does_not_grow_with_its_share(tmp_path):
     print(f"worker peak RSS: {small['worker_peak_rss_mb']} MB for 40k rows, "
           f"{large['worker_peak_rss_mb']} MB for 400k rows ({large['partitions']} partitions on 2 workers)")
     assert sum(large["worker_samples"]) == 400_000 and sum(small["worker_samples"]) == 40_000
-    assert large["accuracy"] > 0.6, large  # one epoch on a weak linear signal: better than chance is enough here
+    # The label is a linear rule of two of the 128 features; the epoch's running accuracy was
+    # 0.70 when measured. (A sum of all 128 made a weak signal that once stayed at chance: 0.4997.)
+    assert large["accuracy"] > 0.6, large
     for s, l in zip(small["worker_peak_rss_mb"], large["worker_peak_rss_mb"]):
         assert l < 1.3 * s, (small, large)

@@ -18,7 +18,7 @@ spark.sparkContext.setLogLevel("ERROR")
 # Generated on the executors, in 4 partitions: each of the 2 workers streams two of them.
 features = F.array(*[F.rand(seed=i).cast("float") for i in range(width)])
 (spark.range(rows, numPartitions=4).select(features.alias("features"))
- .withColumn("label", (F.aggregate("features", F.lit(0.0).cast("double"), lambda a, x: a + x) > width / 2).cast("double"))
+ .withColumn("label", (F.col("features")[0] + F.col("features")[1] > 1.0).cast("double"))
  .write.mode("overwrite").parquet(path))
 
 keras.utils.set_random_seed(0)
