@@ -63,7 +63,7 @@ def test_importing_sparkeras_loads_no_driver_code():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     loaded = eval(out)
     assert not [m for m in loaded if m.startswith(("sparkeras.driver", "sparkeras.ml", "sparkeras.spark_model",
-                                                   "pyspark", "py4j", "tensorflow"))], loaded
+                                                   "sparkeras.model", "pyspark", "py4j", "tensorflow"))], loaded
     assert "sparkeras.executor.training" in loaded
 
 

@@ -9,10 +9,10 @@ from sparkeras._version import __version__
 from sparkeras.errors import ModelSpecError, SparkerasError, TrainingFailed, UnsafeLoadRefused
 
 _LAZY = {
-    "SparkModel": "sparkeras.spark_model",
-    "AsynchronousSparkModel": "sparkeras.spark_model",
-    "SparkMLlibModel": "sparkeras.spark_model",
-    "load_spark_model": "sparkeras.spark_model",
+    "SparkModel": "sparkeras.model",
+    "AsynchronousSparkModel": "sparkeras.model",
+    "SparkMLlibModel": "sparkeras.model",
+    "load_spark_model": "sparkeras.model",
     "History": "sparkeras.driver.history",
     "to_simple_rdd": "sparkeras.utils.rdd_utils",
     "spark_session": "sparkeras.driver.session",

@@ -1,211 +1,38 @@
-"""The elephas-compatible entry point: train a compiled Keras model on an RDD through
-the parameter server in the driver JVM, then predict and evaluate on the executors.
-A facade over the driver's training engine and inference."""
-import numpy as np
-from pyspark import RDD
+"""elephas's `elephas.spark_model`, at the same path: `SparkModel`, `AsynchronousSparkModel`,
+`SparkMLlibModel`, `load_spark_model`.
 
-from sparkeras.driver import engine, inference, model_file, model_spec, stage
+These are sparkeras's own classes (`sparkeras.model`) with elephas's return types:
+`predict` returns a list with one array per row, as elephas's does, where sparkeras's
+own `SparkModel` (`from sparkeras import SparkModel`) returns one numpy array, as Keras does.
+"""
+from sparkeras import model as native
 from sparkeras.driver.history import History
-from sparkeras.driver.job_config import FitArguments, TrainingSettings
-from sparkeras.driver.session import active_context
-from sparkeras.errors import ModelSpecError, TrainingFailed
-from sparkeras.utils.rdd_utils import lp_to_simple_rdd
+from sparkeras.errors import TrainingFailed
 
 __all__ = ["SparkModel", "AsynchronousSparkModel", "SparkMLlibModel", "load_spark_model", "History", "TrainingFailed"]
 
 
-class SparkModel:
-    """Trains a compiled Keras model on Spark; the elephas API, with a JVM parameter server.
-
-    mode: 'synchronous' (averaged gradients, or averaged weights with frequency='epoch'),
-    'asynchronous' (each push applied as it arrives, under a lock) or 'hogwild' (no lock).
-    frequency: 'epoch' (workers train locally and push the change in their weights once per
-    epoch) or 'batch' (workers push a gradient every batch, or local progress every
-    `communication_window` batches).
-    merge: how asynchronous and hogwild modes apply a pushed change in weights: 'average'
-    (default) moves the master weights by change / num_workers, so that after every worker
-    has pushed once they hold the mean of their progress; 'sum' adds each change whole, as
-    elephas does, which overshoots with adaptive optimizers.
-    """
-
-    def __init__(self, model, mode="asynchronous", frequency="epoch", parameter_server_mode="socket",
-                 num_workers=None, custom_objects=None, batch_size=32, port=None, *args,
-                 communication_window=1, merge="average", max_frame_mb=1024, threads_per_worker=None, **kwargs):
-        if parameter_server_mode not in ("http", "socket"):
-            raise ModelSpecError(f"parameter_server_mode must be 'http' or 'socket'; got {parameter_server_mode!r}")
-        if num_workers is not None and int(num_workers) < 1:
-            raise ModelSpecError(f"num_workers must be at least 1; got {num_workers}")
-        self.settings = TrainingSettings(
-            mode=mode, frequency=frequency, communication_window=int(communication_window), merge=merge,
-            max_frame_bytes=int(max_frame_mb) * (1 << 20), threads_per_worker=threads_per_worker,
-            custom_objects=custom_objects or {})
-        self._master_network = model
-        # The JVM server speaks one protocol; elephas's server choice and port are accepted and ignored.
-        self.parameter_server_mode = parameter_server_mode
-        self.port = port
-        self.num_workers = None if num_workers is None else int(num_workers)
-        self.batch_size = int(batch_size)
-        self.kwargs = kwargs
-        self.training_histories = []
-
-    mode = property(lambda self: self.settings.mode)
-    frequency = property(lambda self: self.settings.frequency)
-    communication_window = property(lambda self: self.settings.communication_window)
-    merge = property(lambda self: self.settings.merge)
-    custom_objects = property(lambda self: self.settings.custom_objects)
-
-    # elephas exposes the Keras model under this name
-    @property
-    def master_network(self):
-        return self._master_network
-
-    @master_network.setter
-    def master_network(self, model):
-        self._master_network = model
-
-    def get_config(self):
-        return {
-            "mode": self.mode, "frequency": self.frequency, "num_workers": self.num_workers,
-            "batch_size": self.batch_size, "communication_window": self.communication_window,
-            "merge": self.merge, "parameter_server_mode": self.parameter_server_mode,
-        }
-
-    def fit(self, rdd, epochs=10, batch_size=None, verbose=0, validation_split=0.0, shuffle=True, seed=None,
-            checkpoint_dir=None, checkpoint_every=1, keep_checkpoints=3, resume=None, callbacks=None,
-            validation_data=None, validation_freq=1, class_weight=None, initial_epoch=0, **kwargs):
-        """Trains on an RDD of (features, label) pairs; returns a Keras-style History and
-        leaves the trained weights in the Keras model.
-
-        With `checkpoint_dir` (any Hadoop URI), the driver JVM writes the job's state there
-        every `checkpoint_every` epochs, keeping the last `keep_checkpoints`; a fit given a
-        directory that holds a checkpoint of the same job resumes from it (`resume=False`
-        starts afresh).
-
-        `validation_data=(x_val, y_val)` is evaluated on the driver with each epoch's weights
-        (every `validation_freq` epochs), before that epoch's callbacks, as under model.fit;
-        the workers then keep no rows back for validation. `class_weight={class: weight}`
-        weighs each training row's loss by its label's class, as model.fit does; with
-        `initial_epoch`, training runs epochs initial_epoch..epochs-1, as model.fit's does."""
-        if "sample_weight" in kwargs:
-            raise ModelSpecError("fit() takes sample weights in the rows: give each row as (features, label, weight), "
-                                 "the weight a non-negative number (elephas's to_simple_rdd rows have none)")
-        model_spec.refuse_unknown("fit", kwargs, _FIT_ARGUMENTS)
-        model = self._master_network
-        args = FitArguments(epochs=epochs, batch_size=self.batch_size if batch_size is None else batch_size,
-                            validation_split=validation_split, shuffle=shuffle, seed=seed, verbose=verbose,
-                            checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every,
-                            keep_checkpoints=keep_checkpoints, resume=resume, validation_data=validation_data,
-                            validation_freq=validation_freq, class_weight=class_weight, initial_epoch=initial_epoch)
-        model_spec.check_compiled(model)
-        model_spec.server_rule(model, self.frequency, self.communication_window)
-        with engine.quiet_spark_console(rdd.context, verbose):
-            first = stage.first_row(rdd)
-            if first is None:
-                raise ModelSpecError("the RDD is empty: there is nothing to train or evaluate on")
-            if not (isinstance(first, (tuple, list)) and len(first) in (2, 3)):
-                raise ModelSpecError(
-                    "fit expects an RDD of (features, label) pairs, as made by sparkeras.utils.rdd_utils.to_simple_rdd, "
-                    f"or (features, label, sample weight) triples; the first element is a {type(first).__name__}")
-            if len(first) == 3:
-                model_spec.check_sample_weight(first[2], class_weight, where="the RDD")
-            model_spec.check_sample(model, first[0], first[1], where="the RDD")
-            history = engine.fit(model, stage.RowSource(rdd, inputs=len(model.inputs), outputs=len(model.outputs)),
-                                 self.settings, args,
-                                 self.num_workers, callbacks=callbacks or ())
-        self.training_histories.append(history.history)
-        return history
-
+class _ElephasPredictions:
     def predict(self, data, batch_size=None):
-        """Predictions for a numpy array or an RDD of feature rows, computed on the executors."""
-        model = self._master_network
-        batch_size = int(batch_size or self.batch_size or 32)
-        if isinstance(data, RDD):
-            source = stage.RowSource(data, with_labels=False, inputs=len(model.inputs))
-            workers = data.getNumPartitions()
-        else:
-            x = np.asarray(data, dtype=np.float32)
-            if len(x) == 0:
-                return np.zeros((0,) + tuple(model.outputs[0].shape[1:]), dtype=np.float32)
-            model_spec.check_sample(model, x[0], None, where="the input")
-            sc = active_context()
-            workers = min(len(x), self.num_workers or sc.defaultParallelism)
-            blocks = [([part], None) for part in np.array_split(x, workers)]
-            source = stage.RowSource(sc.parallelize(blocks, workers), with_labels=False, blocks=True)
-        return inference.predict(model, source, workers, batch_size, self.custom_objects,
-                                 self.settings.threads_per_worker)
-
-    def evaluate(self, x_test, y_test=None, batch_size=None, return_dict=False, **kwargs):
-        """What `model.evaluate` returns, computed on the executors: metric states are summed
-        across partitions, so the result equals Keras's on the same data."""
-        model_spec.refuse_unknown("evaluate", kwargs, ("x_test", "y_test", "batch_size", "return_dict", "verbose"),
-                                  ignored=("verbose",))
-        model = self._master_network
-        model_spec.check_compiled(model)
-        batch_size = int(batch_size or self.batch_size or 32)
-        if isinstance(x_test, RDD):
-            sample = stage.first_row(x_test)
-            if sample is None:
-                raise ModelSpecError("the evaluation data is empty")
-            source = stage.RowSource(x_test, inputs=len(model.inputs), outputs=len(model.outputs))
-            workers = x_test.getNumPartitions()
-        else:
-            x, y = np.asarray(x_test, dtype=np.float32), np.asarray(y_test)
-            if len(x) != len(y):
-                raise ModelSpecError(f"x_test has {len(x)} rows but y_test has {len(y)}")
-            if len(x) == 0:
-                raise ModelSpecError("the evaluation data is empty")
-            sc = active_context()
-            workers = min(len(x), self.num_workers or sc.defaultParallelism)
-            blocks = [([a], b) for a, b in zip(np.array_split(x, workers), np.array_split(y, workers))]
-            source = stage.RowSource(sc.parallelize(blocks, workers), blocks=True)
-            sample = (x[0], y[0])
-        model_spec.check_sample(model, sample[0], sample[1], where="the evaluation data")
-        return inference.evaluate(model, source, workers, batch_size, sample, return_dict, self.custom_objects,
-                                  self.settings.threads_per_worker)
-
-    def save(self, file_name, overwrite=True):
-        """Saves the Keras model, its weights and this SparkModel's configuration in one file."""
-        model_file.save(self._master_network, self.get_config(), file_name, overwrite)
+        """Predictions for a numpy array or an RDD of feature rows, computed on the
+        executors: a list with one numpy array per row, as elephas returns them."""
+        return list(super().predict(data, batch_size))
 
 
-_FIT_ARGUMENTS = ("rdd", "epochs", "batch_size", "verbose", "validation_split", "shuffle", "seed", "checkpoint_dir",
-                  "checkpoint_every", "keep_checkpoints", "resume", "callbacks", "validation_data", "validation_freq",
-                  "class_weight", "initial_epoch")
+class SparkModel(_ElephasPredictions, native.SparkModel):
+    __doc__ = native.SparkModel.__doc__
 
 
-class AsynchronousSparkModel(SparkModel):
-    """elephas 7's name for the asynchronous and hogwild modes."""
-
-    def __init__(self, model, mode="asynchronous", frequency="epoch", parameter_server_mode="http", *args, **kwargs):
-        if mode not in ("asynchronous", "hogwild"):
-            raise ModelSpecError(f"AsynchronousSparkModel runs mode 'asynchronous' or 'hogwild'; got {mode!r}")
-        super().__init__(model, mode=mode, frequency=frequency, parameter_server_mode=parameter_server_mode,
-                         *args, **kwargs)
+class AsynchronousSparkModel(_ElephasPredictions, native.AsynchronousSparkModel):
+    __doc__ = native.AsynchronousSparkModel.__doc__
 
 
-class SparkMLlibModel(SparkModel):
-    """elephas's model for RDDs of MLlib LabeledPoints."""
-
-    def fit(self, labeled_points, epochs=10, batch_size=32, verbose=0, validation_split=0.1,
-            categorical=False, nb_classes=None, **kwargs):
-        rdd = lp_to_simple_rdd(labeled_points, categorical, nb_classes)
-        return super().fit(rdd, epochs=epochs, batch_size=batch_size, verbose=verbose,
-                           validation_split=validation_split, **kwargs)
-
-    train = fit  # elephas's older name
-
-    def predict(self, mllib_data, batch_size=None):
-        """Predictions for an MLlib Vector, a numpy array of rows, or an RDD of rows."""
-        if isinstance(mllib_data, RDD):
-            return super().predict(mllib_data.map(lambda v: v.toArray() if hasattr(v, "toArray") else v), batch_size)
-        data = mllib_data.toArray() if hasattr(mllib_data, "toArray") else np.asarray(mllib_data)
-        single = data.ndim == 1
-        out = super().predict(data[None] if single else data, batch_size)
-        return out[0] if single else out
+class SparkMLlibModel(native.SparkMLlibModel):
+    __doc__ = native.SparkMLlibModel.__doc__
 
 
 def load_spark_model(file_name, custom_objects=None):
-    """Loads what `SparkModel.save` wrote: the Keras model with its weights and the distributed settings."""
-    model, settings = model_file.load(file_name, custom_objects)
-    settings.pop("parameter_server_mode", None)
-    return SparkModel(model, custom_objects=custom_objects, **settings)
+    """Loads what `SparkModel.save` (sparkeras's or elephas's) wrote, as the elephas class
+    that saved it: the Keras model with its weights and the distributed settings."""
+    return native.load_as(file_name, custom_objects, {c.__name__: c for c in (SparkModel, AsynchronousSparkModel,
+                                                                              SparkMLlibModel)})

@@ -5,6 +5,8 @@ the workers read through Arrow batches. The Scala stages accept the same (Rows.s
 Features: a Spark ML Vector, an array of numbers (nested arrays are flattened and
 reshaped to the model's input in the worker), or a single number.
 Labels: a number (integral types as long, others as float), a Vector, or an array of numbers.
+A number under categorical cross-entropy is a class index, one-hot encoded to the model's
+output width (as elephas's `categorical` does).
 """
 import numpy as np
 from pyspark.ml.functions import vector_to_array
@@ -12,7 +14,7 @@ from pyspark.ml.linalg import VectorUDT
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from sparkeras.driver.model_spec import check_sample, input_shapes
+from sparkeras.driver.model_spec import check_sample, input_shapes, loss_name, output_width
 from sparkeras.driver.stage import FrameSource
 from sparkeras.errors import ModelSpecError
 
@@ -69,11 +71,38 @@ def label_expr(df, name):
         f"label column {name!r} has type {dtype.simpleString()}; expected a number, a Vector or an array of numbers")
 
 
-def as_array_columns(df, features, label=None):
-    """The feature (and label) columns as flat numeric arrays named f0..fk (and y)."""
+def one_hot_expr(df, name, classes):
+    """Class indices in column `name` as one-hot array<float> of width `classes`; an index that
+    is not a whole number in [0, classes) fails the job with a message naming it."""
+    dtype = _column_type(df, name, "label")
+    if not isinstance(dtype, T.NumericType):
+        raise ModelSpecError(f"label column {name!r} has type {dtype.simpleString()}; one-hot encoding needs class "
+                             f"indices (numbers in [0, {classes}))")
+    index = F.col(name).cast("double")
+    bad = index.isNull() | (index < 0) | (index >= classes) | (index != F.floor(index))
+    one_hot = F.transform(F.sequence(F.lit(0), F.lit(classes - 1)), lambda i: (i == index).cast("float"))
+    return F.when(bad, F.raise_error(F.concat(F.lit(f"label column {name!r} holds "), index.cast("string"),
+                                              F.lit(f", which is not a class index in [0, {classes})")))
+                  ).otherwise(one_hot)
+
+
+def _one_hot_classes(df, model, label):
+    """The width to one-hot encode scalar class indices to, when the model's loss is
+    categorical cross-entropy (which wants one-hot labels); None otherwise."""
+    dtype = _column_type(df, label, "label")
+    loss = loss_name(model) if getattr(model, "loss", None) is not None else ""
+    if isinstance(dtype, T.NumericType) and "categorical_crossentropy" in loss and "sparse" not in loss:
+        width = output_width(model)
+        return width if width > 1 else None
+    return None
+
+
+def as_array_columns(df, features, label=None, one_hot=None):
+    """The feature (and label) columns as flat numeric arrays named f0..fk (and y); with
+    `one_hot`, a scalar class-index label becomes a one-hot array of that width."""
     selected = [feature_expr(df, name).alias(f"f{i}") for i, name in enumerate(features)]
     if label is not None:
-        selected.append(label_expr(df, label).alias("y"))
+        selected.append((one_hot_expr(df, label, one_hot) if one_hot else label_expr(df, label)).alias("y"))
     return df.select(*selected)
 
 
@@ -94,7 +123,8 @@ def check_widths(first_row, model, features):
 def frame_source(dataset, model, features, label=None, where=None):
     """A stage source over `dataset`'s feature (and label) columns, checked against the
     model on the first row; also returns that row as (x, y) for the driver's own use."""
-    arrays = as_array_columns(dataset, features, label)
+    one_hot = _one_hot_classes(dataset, model, label) if label is not None else None
+    arrays = as_array_columns(dataset, features, label, one_hot)
     first = arrays.limit(1).collect()
     if not first:
         raise ModelSpecError("the DataFrame is empty: there is nothing to train or evaluate on")

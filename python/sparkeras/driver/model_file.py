@@ -7,11 +7,12 @@ import zipfile
 _CONFIG_ENTRY = "sparkeras.json"
 
 
-def save(model, settings, file_name, overwrite=True):
-    """Writes the Keras model and `settings` (a dict) into one file."""
+def save(model, class_name, settings, file_name, overwrite=True):
+    """Writes the Keras model, the name of the class that saved it and `settings` (a dict)
+    into one file, in elephas's layout ({"class_name", "config"}), so each reads the other's."""
     if os.path.exists(file_name) and not overwrite:
         raise FileExistsError(file_name)
-    config = json.dumps({"sparkeras": settings})
+    config = json.dumps({"class_name": class_name, "config": settings})
     if file_name.endswith(".h5"):
         import h5py  # only HDF5 files need it
         model.save(file_name)
@@ -26,7 +27,7 @@ def save(model, settings, file_name, overwrite=True):
 
 
 def load(file_name, custom_objects=None):
-    """(Keras model, settings dict) from a file `save` wrote."""
+    """(Keras model, class name, settings dict) from a file `save` (or elephas) wrote."""
     import keras
     if file_name.endswith(".h5"):
         import h5py  # only HDF5 files need it
@@ -38,4 +39,7 @@ def load(file_name, custom_objects=None):
     model = keras.models.load_model(file_name, custom_objects=custom_objects)
     if raw is None:
         raise ValueError(f"{file_name} holds a Keras model but no sparkeras configuration; was it saved by SparkModel.save?")
-    return model, json.loads(raw)["sparkeras"]
+    stored = json.loads(raw)
+    if "sparkeras" in stored:  # files from sparkeras 0.x before the elephas layout
+        return model, "SparkModel", stored["sparkeras"]
+    return model, stored.get("class_name", "SparkModel"), stored.get("config", {})

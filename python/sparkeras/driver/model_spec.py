@@ -57,6 +57,12 @@ def check_compiled(model):
             "the Keras model is not compiled; call model.compile(optimizer=..., loss=...) before handing it to sparkeras")
     if getattr(model, "loss", None) is None:
         raise ModelSpecError("the Keras model was compiled without a loss; pass loss=... to model.compile")
+    weights = (model.get_compile_config() or {}).get("loss_weights") if hasattr(model, "get_compile_config") else None
+    if isinstance(weights, (list, tuple)) and any(isinstance(w, str) for w in weights):
+        raise ModelSpecError(
+            f"the model was compiled with loss_weights={list(weights)}: metrics given as compile's third positional "
+            "argument, which Keras 3 reads as loss_weights (Keras 2 read metrics there). Compile with "
+            f"metrics={list(weights)} instead; model.fit fails on this model too")
 
 
 def model_json(model):
@@ -175,7 +181,10 @@ def check_sample(model, x, y, where="the data"):
     if inputs is not None and len(inputs) == 1:
         x = np.asarray(x)
         expected = tuple(inputs[0].shape[1:])
-        if len(expected) != x.ndim or any(e is not None and e != a for e, a in zip(expected, x.shape)):
+        # a number for a one-value input, or a flat row of an image's size, is reshaped in the feed
+        reshaped = None not in expected and x.size == int(np.prod(expected))
+        if not reshaped and (len(expected) != x.ndim
+                             or any(e is not None and e != a for e, a in zip(expected, x.shape))):
             raise ModelSpecError(
                 f"features in {where} have shape {x.shape} per row but the model expects {expected}")
     if y is None:
@@ -228,6 +237,11 @@ def infer_task(model, task=None):
 def input_shapes(model):
     """Per-row shape of each model input, e.g. [(784,)] or [(28, 28, 1), (10,)]."""
     return [tuple(int(d) for d in t.shape[1:]) for t in model.inputs]
+
+
+def feed_shapes(model):
+    """Per-row shape of each model input as the feed reshapes rows to; None for a free dimension."""
+    return [tuple(None if d is None else int(d) for d in t.shape[1:]) for t in model.inputs]
 
 
 def output_width(model):

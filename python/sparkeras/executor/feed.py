@@ -52,11 +52,69 @@ def _weighted(block, ws, n):
     return block + (np.asarray(ws, dtype=np.float32).reshape(n),)
 
 
-def _stack(xs, ys, n_inputs, n_outputs=1):
-    if n_inputs > 1:
-        inputs = [np.stack([np.asarray(x[i], dtype=np.float32) for x in xs]) for i in range(n_inputs)]
+def _stack(xs, ys, inputs, n_outputs=1):
+    features = stack_features(xs, inputs)
+    return _with_labels(features, ys, n_outputs)
+
+
+def _shapes(inputs):
+    """`inputs` is the model's per-row input shapes (a list) or, from older callers, a count."""
+    return list(inputs) if isinstance(inputs, (list, tuple)) else [None] * int(inputs)
+
+
+def stack_features(xs, inputs):
+    """Feature rows as one float32 array per model input, each shaped (rows,) + the input's shape.
+
+    A row is a tuple/list with one array per input, or one flat array (or number) for all
+    inputs together, split across the inputs in order by their sizes (equal widths, as
+    elephas's np.hsplit, when the sizes are unknown); a number feeds a one-value input."""
+    shapes = _shapes(inputs)
+    first = xs[0]
+    if len(shapes) > 1 and isinstance(first, (tuple, list)) and len(first) == len(shapes) \
+            and not all(np.ndim(v) == 0 for v in first):
+        arrays = [np.stack([np.asarray(x[i], dtype=np.float32) for x in xs]) for i in range(len(shapes))]
     else:
-        inputs = [np.stack([np.asarray(x, dtype=np.float32) for x in xs])]
+        flat = np.stack([np.asarray(x, dtype=np.float32) for x in xs])
+        arrays = _split_inputs(flat.reshape(len(xs), -1) if len(shapes) > 1 else flat, shapes)
+    return [_fit_shape(a, shape) for a, shape in zip(arrays, shapes)]
+
+
+def split_array(x, inputs):
+    """A whole array of feature rows (numbers, flat rows or shaped rows) as one array per input."""
+    shapes = _shapes(inputs)
+    x = np.asarray(x, dtype=np.float32)
+    arrays = _split_inputs(x.reshape(len(x), -1) if len(shapes) > 1 else x, shapes)
+    return [_fit_shape(a, shape) for a, shape in zip(arrays, shapes)]
+
+
+def _split_inputs(flat, shapes):
+    if len(shapes) == 1:
+        return [flat]
+    width = flat.shape[1]
+    if all(s is not None and None not in s for s in shapes):
+        sizes = [int(np.prod(s)) for s in shapes]
+        if sum(sizes) != width:
+            raise ModelSpecError(f"each row has {width} feature values but the model's {len(shapes)} inputs take "
+                                 f"{' + '.join(map(str, sizes))} = {sum(sizes)}; give each row as a tuple of "
+                                 "per-input arrays, or one flat array of all of them in the order of model.inputs")
+        return np.split(flat, np.cumsum(sizes)[:-1], axis=1)
+    if width % len(shapes):
+        raise ModelSpecError(f"each row has {width} feature values, which do not split evenly across the model's "
+                             f"{len(shapes)} inputs; give each row as a tuple of per-input arrays")
+    return np.hsplit(flat, len(shapes))
+
+
+def _fit_shape(array, shape):
+    """A number per row for a one-value input, or a flat row for an image or sequence input,
+    reshaped to the input's shape; anything else is left for the shape check to report."""
+    if shape is None or None in shape or array.shape[1:] == tuple(shape):
+        return array
+    if int(np.prod(array.shape[1:])) == int(np.prod(shape)):
+        return array.reshape((len(array),) + tuple(shape))
+    return array
+
+
+def _with_labels(inputs, ys, n_outputs):
     if ys is None:
         return inputs, None
     if n_outputs > 1:

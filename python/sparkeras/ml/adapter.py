@@ -1,6 +1,8 @@
 """elephas's DataFrame adapters, at the same module path."""
 import numpy as np
 
+from sparkeras.utils.rdd_utils import scalar_labels
+
 
 def to_data_frame(sc, features, labels, categorical=False):
     """A DataFrame of (features: Vector, label: double) from numpy arrays; one-hot labels
@@ -8,9 +10,7 @@ def to_data_frame(sc, features, labels, categorical=False):
     from pyspark.ml.linalg import Vectors
     from pyspark.sql import SparkSession
     spark = SparkSession.builder.getOrCreate()
-    labels = np.asarray(labels)
-    if categorical:
-        labels = labels.argmax(axis=-1) if labels.ndim > 1 else labels
+    labels = scalar_labels(labels, categorical)
     rows = [(Vectors.dense(np.asarray(x, dtype=np.float64).ravel().tolist()), float(y))
             for x, y in zip(features, labels)]
     return spark.createDataFrame(rows, ["features", "label"])

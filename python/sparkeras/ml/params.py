@@ -99,3 +99,55 @@ class KerasTrainingParams(HasSeed):
     def explicit_seed(self):
         """The seed the user set, or None (Spark's default seed is the class name's hash)."""
         return self.getOrDefault(self.seed) if self.isSet(self.seed) else None
+
+
+# elephas's Param mixins (`elephas.ml.params`): one Param each, elephas's default, and
+# elephas's snake_case accessors. Values are kept as given, as elephas does (no converter).
+_UNSET = object()
+
+
+def _elephas_mixin(class_name, param, doc, setter, getter, default=_UNSET):
+    holder = Param(Params._dummy(), param, doc, typeConverter=_identity)
+
+    def __init__(self):
+        super(mixin, self).__init__()
+        if default is not _UNSET:
+            self._setDefault(**{param: default})
+
+    def set_value(self, value):
+        return self._set(**{param: value})
+
+    def get_value(self):
+        return self.getOrDefault(getattr(self, param))
+
+    mixin = type(class_name, (Params,), {"__init__": __init__, param: holder, setter: set_value, getter: get_value,
+                                         "__doc__": f"Param mixin of elephas: {doc}.", "__module__": __name__})
+    return mixin
+
+
+HasKerasModelConfig = _elephas_mixin("HasKerasModelConfig", "keras_model_config", "the Keras model as JSON",
+                                     "set_keras_model_config", "get_keras_model_config")
+HasKerasOptimizerConfig = _elephas_mixin("HasKerasOptimizerConfig", "optimizer_config",
+                                         "the optimizer as keras.optimizers.serialize gives it",
+                                         "set_optimizer_config", "get_optimizer_config", None)
+HasMode = _elephas_mixin("HasMode", "mode", "synchronous, asynchronous or hogwild", "set_mode", "get_mode",
+                         "asynchronous")
+HasFrequency = _elephas_mixin("HasFrequency", "frequency", "epoch or batch", "set_frequency", "get_frequency", "epoch")
+HasNumberOfClasses = _elephas_mixin("HasNumberOfClasses", "nb_classes", "number of classes", "set_nb_classes",
+                                    "get_nb_classes", 10)
+HasCategoricalLabels = _elephas_mixin("HasCategoricalLabels", "categorical",
+                                      "labels are class indices, one-hot encoded for training",
+                                      "set_categorical_labels", "get_categorical_labels", True)
+HasEpochs = _elephas_mixin("HasEpochs", "epochs", "training epochs", "set_epochs", "get_epochs", 10)
+HasBatchSize = _elephas_mixin("HasBatchSize", "batch_size", "mini-batch size", "set_batch_size", "get_batch_size", 32)
+HasVerbosity = _elephas_mixin("HasVerbosity", "verbose", "verbosity", "set_verbosity", "get_verbosity", 0)
+HasValidationSplit = _elephas_mixin("HasValidationSplit", "validation_split", "fraction of rows held out",
+                                    "set_validation_split", "get_validation_split", 0.1)
+HasNumberOfWorkers = _elephas_mixin("HasNumberOfWorkers", "num_workers", "training workers", "set_num_workers",
+                                    "get_num_workers", 8)
+HasMetrics = _elephas_mixin("HasMetrics", "metrics", "Keras metrics", "set_metrics", "get_metrics", ["acc"])
+HasLoss = _elephas_mixin("HasLoss", "loss", "Keras loss", "set_loss", "get_loss")
+HasCustomObjects = _elephas_mixin("HasCustomObjects", "custom_objects", "custom Keras objects by name",
+                                  "set_custom_objects", "get_custom_objects", {})
+HasInferenceBatchSize = _elephas_mixin("HasInferenceBatchSize", "inference_batch_size", "rows per prediction batch",
+                                       "set_inference_batch_size", "get_inference_batch_size", None)

@@ -15,11 +15,16 @@ from pyspark.sql import SparkSession
 from sparkeras.errors import UnsafeLoadRefused
 
 # Params whose values are Python objects: never written as metadata.
-PYTHON_OBJECT_PARAMS = ("model", "buildFn", "customObjects", "callbacks")
+PYTHON_OBJECT_PARAMS = ("model", "buildFn", "customObjects", "custom_objects", "callbacks")
 
 
 def stage_class_name(instance):
-    return "sparkeras.ml." + type(instance).__name__
+    """`sparkeras.ml.<Stage>` for the Keras stages (a name the Scala stages answer to as well);
+    the class's own module path for the others (elephas's stages)."""
+    module = type(instance).__module__
+    if module == "sparkeras.ml" or module.startswith("sparkeras.ml."):
+        return "sparkeras.ml." + type(instance).__name__
+    return f"{module}.{type(instance).__name__}"
 
 
 def _json_params(instance, params):

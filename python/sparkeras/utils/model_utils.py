@@ -1,4 +1,5 @@
 """Whether a loss makes a model a classifier or a regressor (`elephas.utils.model_utils`)."""
+import json
 from enum import Enum
 
 
@@ -33,3 +34,29 @@ class LossModelTypeMapper:
     def register_loss(self, loss, model_type):
         """Teaches the mapper a loss, by name or as a function (registered under its __name__)."""
         self._types[loss if isinstance(loss, str) else loss.__name__] = model_type
+
+
+class ModelTypeEncoder(json.JSONEncoder):
+    """JSON for a ModelType as elephas writes it in saved files: {"__enum__": "ModelType.REGRESSION"}."""
+
+    def default(self, obj):
+        if isinstance(obj, ModelType):
+            return {"__enum__": str(obj)}
+        return super().default(obj)
+
+
+def as_enum(d):
+    """json.loads object hook that turns ModelTypeEncoder's objects back into ModelType members."""
+    if "__enum__" in d:
+        return ModelType[d["__enum__"].split(".")[-1]]
+    return d
+
+
+def is_multiple_input_model(model):
+    """Whether the Keras model has more than one input."""
+    return len(model.inputs) > 1
+
+
+def is_multiple_output_model(model):
+    """Whether the Keras model has more than one output."""
+    return len(model.outputs) > 1

@@ -21,13 +21,25 @@ def encode_label(label, nb_classes):
     return encoded
 
 
+def scalar_labels(labels, categorical):
+    """One number per row: one-hot rows become class indices when `categorical`, and a
+    column of shape (n, 1) becomes shape (n,) (numpy 2 refuses float() of a 1-element array)."""
+    labels = np.asarray(labels)
+    if categorical and labels.ndim > 1 and labels.shape[-1] > 1:
+        return labels.argmax(axis=-1)
+    if labels.ndim == 2 and labels.shape[1] == 1:
+        return labels[:, 0]
+    if labels.ndim != 1:
+        raise ValueError(f"labels of shape {labels.shape} are not one number per row; give class indices, one-hot "
+                         "rows with categorical=True, or a column of shape (n,) or (n, 1)")
+    return labels
+
+
 def to_labeled_point(sc, features, labels, categorical=False):
     """An RDD of MLlib LabeledPoints; one-hot labels become class indices when `categorical`."""
     from pyspark.mllib.regression import LabeledPoint
     features = np.asarray(features, dtype=np.float64)
-    labels = np.asarray(labels)
-    if categorical and labels.ndim > 1:
-        labels = labels.argmax(axis=-1)
+    labels = scalar_labels(labels, categorical)
     n = max(1, min(len(features), sc.defaultParallelism))
     blocks = list(zip(np.array_split(features, n), np.array_split(labels, n)))
     return sc.parallelize(blocks, n).flatMap(
