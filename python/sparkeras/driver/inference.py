@@ -89,19 +89,28 @@ def combine_metric_states(model, states, sample, return_dict):
 
 def predict_udf(spark, model, custom_objects=None, batch_size=1024):
     """A pandas UDF (Arrow batches) computing the model's raw output as array<float>, one
-    argument per model input (flat arrays), with the model built once per Python worker."""
-    from pyspark.ml.functions import predict_batch_udf
+    argument per model input: arrays of numbers, numbers, or Spark ML Vectors (what
+    VectorAssembler makes), with the model built once per Python worker and run on at most
+    `batch_size` rows at a time."""
+    import typing
+
+    import pandas as pd
+    from pyspark.sql.functions import pandas_udf
     from pyspark.sql.types import ArrayType, FloatType
 
     sc = spark.sparkContext
     handle = model_handle(model, sc.broadcast(model.get_weights()), custom_objects, 1)
     shapes = model_spec.input_shapes(model)
 
-    def make_predict_fn():
-        def predict(*inputs):
-            xs = [np.asarray(v, dtype=np.float32).reshape((-1,) + shapes[i]) for i, v in enumerate(inputs)]
-            return inference.predict_array(handle, xs)
-        return inference.with_arity(predict, len(shapes))
+    def predict(batches):
+        for columns in batches:
+            columns = columns if isinstance(columns, tuple) else (columns,)
+            xs = [inference.rows_as_array(c, shape) for c, shape in zip(columns, shapes)]
+            outs = [inference.predict_array(handle, [x[i:i + batch_size] for x in xs])
+                    for i in range(0, len(xs[0]), batch_size)]
+            yield pd.Series(list(np.concatenate(outs)) if outs else [], dtype=object)
 
-    return predict_batch_udf(make_predict_fn, return_type=ArrayType(FloatType()), batch_size=batch_size,
-                             input_tensor_shapes=[[int(np.prod(s))] for s in shapes])
+    # pyspark tells a one-column iterator UDF from a several-column one by its type hints
+    batch = pd.Series if len(shapes) == 1 else typing.Tuple[tuple([pd.Series] * len(shapes))]
+    predict.__annotations__ = {"batches": typing.Iterator[batch], "return": typing.Iterator[pd.Series]}
+    return pandas_udf(predict, ArrayType(FloatType()))

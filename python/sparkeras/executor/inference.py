@@ -44,6 +44,30 @@ def predict_array(handle, xs):
     return out.reshape(len(out), -1)
 
 
+def rows_as_array(column, shape):
+    """A pandas column of feature rows as one float32 array shaped (rows,) + `shape`. Rows
+    are arrays or numbers, or Spark ML Vectors, which reach a pandas UDF as a frame of
+    their struct (type 1 dense: values; type 0 sparse: size, indices, values)."""
+    if hasattr(column, "columns"):  # a Vector column
+        width = int(np.prod(shape))
+        dense = column["type"].to_numpy() == 1
+        out = np.zeros((len(column), width), dtype=np.float32)
+        if dense.all():
+            out[:] = np.stack(column["values"].to_numpy()) if len(column) else out
+        else:
+            for i, (is_dense, indices, values) in enumerate(zip(dense, column["indices"], column["values"])):
+                if is_dense:
+                    out[i] = values
+                else:
+                    out[i, np.asarray(indices, dtype=np.int64)] = values
+        return out.reshape((-1,) + tuple(shape))
+    values = column.to_numpy()
+    if values.dtype == object:
+        values = np.stack([np.asarray(v, dtype=np.float32) for v in values]) if len(values) else \
+            np.zeros((0, int(np.prod(shape))), dtype=np.float32)
+    return np.asarray(values, dtype=np.float32).reshape((-1,) + tuple(shape))
+
+
 def evaluate_blocks(handle, blocks, batch_size):
     """Every compiled metric's state after Keras's test_step over the blocks (additive
     across partitions, so sums of them are exact), or None for no rows."""
@@ -72,11 +96,3 @@ def states_from_bytes(payload):
     with np.load(io.BytesIO(payload), allow_pickle=False) as data:
         return [[data[f"{i}_{j}"] for j in range(int(n))] for i, n in enumerate(data["shape"])]
 
-
-def with_arity(fn, n):
-    """`fn(*args)` as a function of exactly n named parameters: predict_batch_udf maps one
-    input column to each parameter it sees in the signature."""
-    names = ", ".join(f"x{i}" for i in range(n))
-    namespace = {"fn": fn}
-    exec(f"def predict({names}):\n    return fn({names})", namespace)
-    return namespace["predict"]

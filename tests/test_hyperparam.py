@@ -1,0 +1,75 @@
+"""Distributed hyper-parameter search and ensembles (sparkeras.hyperparam) on the digits."""
+import numpy as np
+import pytest
+
+
+@pytest.fixture(scope="module")
+def split(digits):
+    from sklearn.model_selection import train_test_split
+    x_train, x_test, y_train, y_test = digits
+    x_fit, x_val, y_fit, y_val = train_test_split(x_train, y_train, test_size=0.2, random_state=0, stratify=y_train)
+    return (x_fit, y_fit, x_val, y_val), (x_test, y_test)
+
+
+def build(trial):
+    import keras
+    model = keras.Sequential([keras.Input((64,)),
+                              keras.layers.Dense(trial.suggest_int("units", 8, 96, log=True), activation="relu"),
+                              keras.layers.Dense(10, activation="softmax")])
+    model.compile(keras.optimizers.Adam(trial.suggest_float("lr", 1e-4, 3e-2, log=True)),
+                  "sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def accuracy(model, x, y):
+    return float((model.predict(x, verbose=0).argmax(1) == y).mean())
+
+
+def test_minimize_and_best_ensemble(sc, split):
+    from sparkeras.hyperparam import HyperParamModel
+    from sparkeras.model import SparkModel
+    data, (x_test, y_test) = split
+    search = HyperParamModel(sc, parallelism=2, seed=3)
+    best = search.minimize(build, data, max_evals=8, epochs=6, metric="val_accuracy")
+    table = search.trials()
+    assert len(table) == 8 and {t["state"] for t in table} <= {"COMPLETE", "PRUNED"}
+    finished = [t["value"] for t in table if t["state"] == "COMPLETE"]
+    reported = [t["value"] for t in table if t["value"] is not None]
+    # the best model is at least as accurate as the median trial, on the test set as on validation
+    assert max(finished) >= np.median(reported)
+    assert accuracy(best, x_test, y_test) >= np.median(reported) - 0.02
+    assert accuracy(best, x_test, y_test) > 0.85
+
+    ensemble = search.best_ensemble(3, build, data, max_evals=8, epochs=6, metric="val_accuracy")
+    members = search.best_models
+    assert len(members) == 3
+    best_single = max(accuracy(m, x_test, y_test) for m in members)
+    assert accuracy(ensemble, x_test, y_test) >= best_single - 0.005
+    # the ensemble is a Keras model like any other: distributed predict and evaluate, save and load
+    spark_predictions = SparkModel(ensemble).predict(x_test)
+    np.testing.assert_allclose(spark_predictions, ensemble.predict(x_test, verbose=0), rtol=1e-5, atol=1e-6)
+    assert SparkModel(ensemble).evaluate(x_test, y_test)[1] == pytest.approx(accuracy(ensemble, x_test, y_test),
+                                                                               abs=1e-6)
+
+
+def test_failed_trials_are_recorded_not_fatal(sc, split, tmp_path):
+    import keras
+    from sparkeras.hyperparam import HyperParamModel, average_ensemble
+    data, (x_test, y_test) = split
+
+    def sometimes_broken(trial):
+        if trial.number % 2 == 0:
+            raise RuntimeError("this architecture does not build")
+        return build(trial)
+
+    search = HyperParamModel(sc, parallelism=2, seed=0, verbose=0)
+    best = search.minimize(sometimes_broken, lambda: data, max_evals=4, epochs=2)  # elephas's data() function
+    states = [t["state"] for t in search.trials()]
+    assert "FAIL" in states and "COMPLETE" in states
+    assert any("does not build" in (t["error"] or "") for t in search.trials())
+    assert isinstance(best, keras.Model)
+    ensemble = average_ensemble([best, best])
+    ensemble.save(str(tmp_path / "ensemble.keras"))
+    reloaded = keras.models.load_model(str(tmp_path / "ensemble.keras"))
+    np.testing.assert_allclose(reloaded.predict(x_test, verbose=0), best.predict(x_test, verbose=0), rtol=1e-5,
+                               atol=1e-6)
