@@ -25,7 +25,7 @@ def accuracy(model, x, y):
     return float((model.predict(x, verbose=0).argmax(1) == y).mean())
 
 
-def test_minimize_and_best_ensemble(sc, split):
+def test_minimize_and_best_ensemble(spark, sc, split):
     from sparkeras.hyperparam import HyperParamModel
     from sparkeras.model import SparkModel
     data, (x_test, y_test) = split
@@ -50,6 +50,11 @@ def test_minimize_and_best_ensemble(sc, split):
     np.testing.assert_allclose(spark_predictions, ensemble.predict(x_test, verbose=0), rtol=1e-5, atol=1e-6)
     assert SparkModel(ensemble).evaluate(x_test, y_test)[1] == pytest.approx(accuracy(ensemble, x_test, y_test),
                                                                                abs=1e-6)
+    from sparkeras.ml import KerasModel
+    from sparkeras.ml.adapter import to_data_frame
+    transformed = KerasModel(model=ensemble).transform(to_data_frame(sc, x_test, y_test)).collect()
+    assert np.mean([r["prediction"] == r["label"] for r in transformed]) == pytest.approx(
+        accuracy(ensemble, x_test, y_test), abs=1e-6)
 
 
 def test_failed_trials_are_recorded_not_fatal(sc, split, tmp_path):

@@ -212,3 +212,26 @@ def test_learning_rate_param_on_a_scheduled_optimizer_is_a_clear_error(frames, m
     model = make_mlp(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.ExponentialDecay(0.01, 10, 0.5)))
     with pytest.raises(ModelSpecError, match="compiled with a learning-rate schedule"):
         KerasEstimator(model=model, learningRate=0.1, epochs=1).fit(frames[0])
+
+
+def test_spark_ml_evaluators_work_with_their_defaults(spark, frames, make_mlp, digits):
+    from pyspark.ml.evaluation import BinaryClassificationEvaluator
+    train, test = frames
+    out = KerasEstimator(model=make_mlp(), epochs=8, numWorkers=2).fit(train).transform(test)
+    assert MulticlassClassificationEvaluator().evaluate(out) > 0.9  # f1 on prediction and label
+    assert [c for c in out.columns if c in ("rawPrediction", "probability", "prediction")] == \
+        ["rawPrediction", "probability", "prediction"]  # Spark ML's order
+    # a binary task (is the digit a 0?), with a one-unit sigmoid output
+    import keras
+    keras.utils.set_random_seed(0)
+    binary = keras.Sequential([keras.Input((64,)), keras.layers.Dense(16, activation="relu"),
+                               keras.layers.Dense(1, activation="sigmoid")])
+    binary.compile(keras.optimizers.Adam(0.01), "binary_crossentropy", metrics=["accuracy"])
+    zero_train = train.selectExpr("features", "CAST(label = 0 AS double) AS label")
+    zero_test = test.selectExpr("features", "CAST(label = 0 AS double) AS label")
+    fitted = KerasEstimator(model=binary, epochs=5, numWorkers=2).fit(zero_train)
+    auc = BinaryClassificationEvaluator().evaluate(fitted.transform(zero_test))  # areaUnderROC on rawPrediction
+    assert auc > 0.98
+    # a column named "" is left out, as in Spark ML
+    fitted.setRawPredictionCol("").setProbabilityCol("")
+    assert set(fitted.transform(zero_test).columns) == {"features", "label", "prediction"}

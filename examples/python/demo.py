@@ -10,10 +10,6 @@ import gzip
 import os
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-import numpy as np
-
 
 def load_digits_split():
     from sklearn.datasets import load_digits
@@ -24,6 +20,8 @@ def load_digits_split():
 
 
 def load_mnist(folder):
+    import numpy as np
+
     def read(name):
         path = os.path.join(folder, name)
         opener = gzip.open if os.path.exists(path + ".gz") else open
@@ -47,8 +45,8 @@ def main():
     parser.add_argument("--mnist", metavar="DIR", help="train on MNIST from this folder instead of digits")
     args = parser.parse_args()
 
+    import sparkeras  # before keras: sparkeras keeps TensorFlow's start-up lines off the console
     import keras
-    import sparkeras
     from sparkeras import SparkModel, to_simple_rdd
 
     spark = sparkeras.spark_session(f"local[{args.workers}]", "sparkeras-demo", local_only=True,

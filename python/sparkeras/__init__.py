@@ -7,6 +7,9 @@ import importlib
 
 from sparkeras._version import __version__
 from sparkeras.errors import ModelSpecError, SparkerasError, TrainingFailed, UnsafeLoadRefused
+from sparkeras.quiet import quiet_tensorflow
+
+quiet_tensorflow()  # before anything imports TensorFlow, here and in every worker (see sparkeras.quiet)
 
 _LAZY = {
     "SparkModel": "sparkeras.model",

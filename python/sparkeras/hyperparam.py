@@ -21,12 +21,12 @@ and the search goes on.
     ensemble = search.best_ensemble(3, build, (x_train, y_train, x_val, y_val), max_evals=8)
 """
 import math
-import sys
 import threading
 import time
 
 import numpy as np
 
+from sparkeras import logs
 from sparkeras.driver import bridge
 from sparkeras.driver.session import active_context
 from sparkeras.errors import ModelSpecError
@@ -54,7 +54,7 @@ class HyperParamModel:
     workers_per_trial: training workers of each trial's fit.
     sampler, pruner: Optuna's (default: TPE seeded with `seed`, and a median pruner that
     judges a trial after its first epoch once two trials have finished).
-    verbose: 1 prints a line per finished trial on the driver, 0 nothing.
+    verbose: 1 logs a line per finished trial on the driver (the `sparkeras` logger), 0 nothing.
     """
 
     def __init__(self, sc=None, parallelism=2, workers_per_trial=1, sampler=None, pruner=None, seed=None,
@@ -174,8 +174,8 @@ class HyperParamModel:
         if not self.verbose:
             return
         shown = "-" if value is None else f"{value:.4f}"
-        print(f"[sparkeras hyperparam] trial {trial.number + 1}/{max_evals} {outcome}: {shown} ({detail}) "
-              f"{trial.params} [{time.time() - started:.0f}s]", file=sys.stderr, flush=True)
+        logs.logger().info(f"hyperparam trial {trial.number + 1}/{max_evals} {outcome}: {shown} ({detail}) "
+                           f"{trial.params} [{time.time() - started:.0f}s]")
 
 
 def _search_defaults(kwargs):

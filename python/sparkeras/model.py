@@ -20,15 +20,29 @@ __all__ = ["SparkModel", "AsynchronousSparkModel", "SparkMLlibModel", "load_spar
 class SparkModel:
     """Trains a compiled Keras model on Spark; the elephas API, with a JVM parameter server.
 
-    mode: 'synchronous' (averaged gradients, or averaged weights with frequency='epoch'),
-    'asynchronous' (each push applied as it arrives, under a lock) or 'hogwild' (no lock).
-    frequency: 'epoch' (workers train locally and push the change in their weights once per
-    epoch) or 'batch' (workers push a gradient every batch, or local progress every
-    `communication_window` batches).
-    merge: how asynchronous and hogwild modes apply a pushed change in weights: 'average'
-    (default) moves the master weights by change / num_workers, so that after every worker
-    has pushed once they hold the mean of their progress; 'sum' adds each change whole, as
-    elephas does, which overshoots with adaptive optimizers.
+    Args:
+        model: a compiled Keras model; after `fit` it holds the trained weights.
+        mode: 'synchronous' (averaged gradients, or averaged weights with frequency='epoch'),
+            'asynchronous' (default; each push applied as it arrives, under a lock) or
+            'hogwild' (no lock).
+        frequency: 'epoch' (default; workers train locally and push the change in their
+            weights once per epoch) or 'batch' (workers push a gradient every batch, or their
+            local progress every `communication_window` batches).
+        parameter_server_mode: elephas's 'http' or 'socket'; accepted, and the one
+            protocol of the JVM server is used either way.
+        num_workers: training workers, one Spark task each (default: the cluster's default
+            parallelism); a synchronous fit needs a task slot for each at once.
+        custom_objects: custom Keras layers, losses or metrics by name, for the workers.
+        batch_size: the default batch size of fit, predict and evaluate (default 32).
+        port: elephas's server port; accepted and ignored (the server picks a free port).
+        communication_window: with frequency='batch', push every this many batches (default 1).
+        merge: how asynchronous and hogwild modes apply a pushed change in weights: 'average'
+            (default) moves the master weights by change / num_workers, so that after every
+            worker has pushed once they hold the mean of their progress; 'sum' adds each
+            change whole, as elephas does, which overshoots with adaptive optimizers.
+        max_frame_mb: the largest message the server accepts (default 1024 MB).
+        threads_per_worker: TensorFlow threads per worker (default: the executor's cores
+            divided among its tasks).
     """
 
     def __init__(self, model, mode="asynchronous", frequency="epoch", parameter_server_mode="socket",
@@ -79,6 +93,19 @@ class SparkModel:
         """Trains on an RDD of (features, label) pairs; returns a Keras-style History and
         leaves the trained weights in the Keras model.
 
+        Args:
+            rdd: (features, label) pairs, or (features, label, sample weight) triples; features
+                a number or an array of the input's shape (a tuple of arrays, or one flat
+                array, for several inputs), a label a tuple per output for several outputs.
+            epochs: passes over the data (default 10). batch_size: per worker (default: the
+                SparkModel's). verbose: 0 silent (default), 1 Keras's progress bar, 2 a line
+                per epoch. validation_split: the fraction of each worker's rows held out.
+            shuffle: shuffle each epoch (default True). seed: for the shuffles and the workers.
+            checkpoint_dir, checkpoint_every, keep_checkpoints, resume: checkpoints, below.
+            callbacks: Keras callbacks, run on the driver as epochs complete.
+            validation_data, validation_freq, class_weight, initial_epoch: as in model.fit, below.
+        Other Keras arguments (steps_per_epoch, sample_weight, ...) are errors naming them.
+
         With `checkpoint_dir` (any Hadoop URI), the driver JVM writes the job's state there
         every `checkpoint_every` epochs, keeping the last `keep_checkpoints`; a fit given a
         directory that holds a checkpoint of the same job resumes from it (`resume=False`
@@ -121,8 +148,16 @@ class SparkModel:
 
     def predict(self, data, batch_size=None):
         """Predictions for a numpy array or an RDD of feature rows, computed on the executors.
-        For a model with several inputs, give a list with one array per input, or one array
-        of flat rows that are split across the inputs in order (as elephas does)."""
+
+        Args:
+            data: a numpy array of rows, or an RDD of feature rows. For a model with several
+                inputs, a list with one array per input, or one array of flat rows that are
+                split across the inputs in order (as elephas does).
+            batch_size: rows per prediction step (default: the model's batch_size).
+
+        Returns: one numpy array (a list of them for a model with several outputs), as
+        Keras's predict; elephas's `sparkeras.spark_model.SparkModel` returns a list of rows.
+        """
         model = self._master_network
         batch_size = int(batch_size or self.batch_size or 32)
         if isinstance(data, RDD):
@@ -144,7 +179,15 @@ class SparkModel:
 
     def evaluate(self, x_test, y_test=None, batch_size=None, return_dict=False, **kwargs):
         """What `model.evaluate` returns, computed on the executors: metric states are summed
-        across partitions, so the result equals Keras's on the same data."""
+        across partitions, so the result equals Keras's on the same data.
+
+        Args:
+            x_test: feature rows (as for predict), or an RDD of (features, label) pairs.
+            y_test: the labels, when x_test is an array.
+            batch_size: rows per evaluation step (default: the model's batch_size).
+            return_dict: a dict by metric name instead of a list, as in Keras.
+            verbose: accepted, as in Keras, and ignored.
+        """
         model_spec.refuse_unknown("evaluate", kwargs, ("x_test", "y_test", "batch_size", "return_dict", "verbose"),
                                   ignored=("verbose",))
         model = self._master_network

@@ -4,9 +4,9 @@ boundaries; a fit given a directory holding a checkpoint of the same job starts 
 and its workers skip the steps it holds, as after a task retry."""
 import dataclasses
 import json
-import sys
 import warnings
 
+from sparkeras import logs
 from sparkeras.errors import ModelSpecError
 
 
@@ -39,8 +39,7 @@ def start(coordinator, args, resume):
         message = str(getattr(e, "java_exception", e))
         raise ModelSpecError(message.split("IllegalArgumentException: ", 1)[-1].strip()) from None
     if done and args.verbose:
-        print(f"sparkeras: resuming from the checkpoint in {args.checkpoint_dir} after {done} epochs",
-              file=sys.stderr)
+        logs.logger().info(f"resuming from the checkpoint in {args.checkpoint_dir} after {done} epochs")
     return done
 
 

@@ -92,6 +92,11 @@ def fit(model, source, settings, args, num_workers=None, callbacks=()):
             with quiet_spark_console(sc, args.verbose), (runner or contextlib.nullcontext()):
                 try:
                     results = [json.loads(r) for r in stage.run(source, work, workers, barrier, tag)]
+                except KeyboardInterrupt:
+                    sc.cancelJobsWithTag(tag)
+                    raise KeyboardInterrupt("training interrupted: its Spark jobs were cancelled and its parameter "
+                                            "server stopped; the Keras model keeps the weights it had before fit") \
+                        from None
                 except Exception as e:
                     failure = failures.training_failed(coordinator, e)
                     if not _terminated_on_nan(failure, callbacks, runner):

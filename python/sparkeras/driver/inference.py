@@ -7,7 +7,7 @@ import uuid
 
 import numpy as np
 
-from sparkeras.driver import model_spec, stage
+from sparkeras.driver import bridge, model_spec, stage
 from sparkeras.driver.session import task_threads
 from sparkeras.errors import ModelSpecError
 from sparkeras.executor import inference
@@ -15,11 +15,15 @@ from sparkeras.executor import inference
 
 @contextlib.contextmanager
 def broadcast_model(sc, model, custom_objects=None, threads=None):
-    """A ModelHandle whose weights are broadcast for the duration of the block."""
+    """A ModelHandle whose weights are broadcast for the duration of the block; Spark's
+    console bar is paused meanwhile (predict and evaluate return in seconds, and the bar's
+    half-drawn lines would be left among the caller's output)."""
     weights = sc.broadcast(model.get_weights())
+    paused = bridge.pause_console_progress(sc)
     try:
         yield model_handle(model, weights, custom_objects, task_threads(sc, threads))
     finally:
+        paused.close()
         weights.unpersist()
 
 

@@ -57,7 +57,10 @@ def check_compiled(model):
             "the Keras model is not compiled; call model.compile(optimizer=..., loss=...) before handing it to sparkeras")
     if getattr(model, "loss", None) is None:
         raise ModelSpecError("the Keras model was compiled without a loss; pass loss=... to model.compile")
-    weights = (model.get_compile_config() or {}).get("loss_weights") if hasattr(model, "get_compile_config") else None
+    try:
+        weights = (model.get_compile_config() or {}).get("loss_weights")
+    except Exception:  # an optimizer or schedule Keras cannot serialize; server_rule names it
+        weights = None
     if isinstance(weights, (list, tuple)) and any(isinstance(w, str) for w in weights):
         raise ModelSpecError(
             f"the model was compiled with loss_weights={list(weights)}: metrics given as compile's third positional "

@@ -27,7 +27,8 @@ class KerasEstimator(Estimator, KerasParams, KerasTrainingParams, persistence.Ke
                  learningRate=None,
                  mode="asynchronous", frequency="epoch", numWorkers=None, validationSplit=0.0,
                  featuresCol="features", featuresCols=None, labelCol="label", predictionCol="prediction",
-                 probabilityCol="probability", task=None, customObjects=None, verbose=0, seed=None, callbacks=None):
+                 probabilityCol="probability", rawPredictionCol="rawPrediction", task=None, customObjects=None,
+                 verbose=0, seed=None, callbacks=None):
         super().__init__()
         self._set(**{k: v for k, v in self._input_kwargs.items() if v is not None})
 
@@ -119,7 +120,8 @@ class KerasEstimator(Estimator, KerasParams, KerasTrainingParams, persistence.Ke
         history = engine.fit(model, source, settings, args, self._get(self.numWorkers),
                              callbacks=self._get(self.callbacks) or ())
         fitted = KerasModel(model=model, labelCol=self.getLabelCol(), predictionCol=self.getPredictionCol(),
-                            probabilityCol=self.getProbabilityCol(), task=task,
+                            probabilityCol=self.getProbabilityCol(), rawPredictionCol=self.getRawPredictionCol(),
+                            task=task,
                             customObjects=self.getCustomObjects())
         fitted._set(featuresCol=self.getFeaturesCol())
         if self.isSet(self.featuresCols):
@@ -132,14 +134,17 @@ class KerasEstimator(Estimator, KerasParams, KerasTrainingParams, persistence.Ke
 class KerasModel(Model, KerasParams, persistence.KerasReadWrite):
     """A trained Keras model as a Spark ML Model: `transform` adds Spark ML's output columns.
 
-    Classification: `prediction` (the class index, double) and `probability` (a Vector).
+    Classification: Spark ML's `rawPrediction` and `probability` (Vectors; Keras models output
+    probabilities, so rawPrediction holds them too, which ranks the same for
+    BinaryClassificationEvaluator) and `prediction` (the class index, double); setting a
+    column's name to "" leaves it out, as in Spark ML.
     Regression: `prediction` (a double; an array for several outputs).
     """
 
     @keyword_only
     def __init__(self, *, model=None, featuresCol="features", featuresCols=None, labelCol="label",
                  predictionCol="prediction",
-                 probabilityCol="probability", task=None, customObjects=None):
+                 probabilityCol="probability", rawPredictionCol="rawPrediction", task=None, customObjects=None):
         super().__init__()
         kwargs = dict(self._input_kwargs)
         self.keras_model = kwargs.pop("model", None)
@@ -162,12 +167,14 @@ class KerasModel(Model, KerasParams, persistence.KerasReadWrite):
         if task == "classification":
             if width == 1:
                 p = raw[0].cast("double")
-                frame = frame.withColumn(self.getProbabilityCol(), array_to_vector(F.array(1.0 - p, p)))
-                frame = frame.withColumn(self.getPredictionCol(), (p >= 0.5).cast("double"))
+                probability, prediction = array_to_vector(F.array(1.0 - p, p)), (p >= 0.5).cast("double")
             else:
-                frame = frame.withColumn(self.getProbabilityCol(), array_to_vector(raw.cast("array<double>")))
-                frame = frame.withColumn(self.getPredictionCol(),
-                                         (F.array_position(raw, F.array_max(raw)) - 1).cast("double"))
+                probability = array_to_vector(raw.cast("array<double>"))
+                prediction = (F.array_position(raw, F.array_max(raw)) - 1).cast("double")
+            for name, column in ((self.getRawPredictionCol(), probability), (self.getProbabilityCol(), probability),
+                                 (self.getPredictionCol(), prediction)):
+                if name:
+                    frame = frame.withColumn(name, column)
         else:
             out = raw[0].cast("double") if width == 1 else raw.cast("array<double>")
             frame = frame.withColumn(self.getPredictionCol(), out)

@@ -5,14 +5,15 @@ Python only: `model`, `buildFn`, `modelParams`, `customObjects` (Python objects)
 Scala only: `pythonExec` (the interpreter the JVM starts for its workers).
 """
 from pyspark.ml.param import Param, Params, TypeConverters
-from pyspark.ml.param.shared import HasFeaturesCol, HasLabelCol, HasPredictionCol, HasProbabilityCol, HasSeed
+from pyspark.ml.param.shared import (HasFeaturesCol, HasLabelCol, HasPredictionCol, HasProbabilityCol,
+                                     HasRawPredictionCol, HasSeed)
 
 
 def _identity(value):
     return value
 
 
-class KerasParams(HasFeaturesCol, HasLabelCol, HasPredictionCol, HasProbabilityCol):
+class KerasParams(HasFeaturesCol, HasLabelCol, HasPredictionCol, HasProbabilityCol, HasRawPredictionCol):
     featuresCols = Param(Params._dummy(), "featuresCols",
                          "feature columns feeding a multi-input model, in the order of its inputs "
                          "(overrides featuresCol)", typeConverter=TypeConverters.toListString)
@@ -23,7 +24,7 @@ class KerasParams(HasFeaturesCol, HasLabelCol, HasPredictionCol, HasProbabilityC
     def __init__(self):
         super().__init__()
         self._setDefault(featuresCol="features", labelCol="label", predictionCol="prediction",
-                         probabilityCol="probability", customObjects={})
+                         probabilityCol="probability", rawPredictionCol="rawPrediction", customObjects={})
 
     def _set(self, **kwargs):
         # A list given as featuresCol names the columns of a multi-input model.
@@ -51,6 +52,9 @@ class KerasParams(HasFeaturesCol, HasLabelCol, HasPredictionCol, HasProbabilityC
 
     def setProbabilityCol(self, value):
         return self._set(probabilityCol=value)
+
+    def setRawPredictionCol(self, value):
+        return self._set(rawPredictionCol=value)
 
     def setTask(self, value):
         return self._set(task=value)

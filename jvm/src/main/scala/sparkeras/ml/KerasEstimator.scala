@@ -39,6 +39,7 @@ class KerasEstimator(override val uid: String) extends Estimator[KerasModel] wit
   def setLabelCol(value: String): this.type = set(labelCol, value)
   def setPredictionCol(value: String): this.type = set(predictionCol, value)
   def setProbabilityCol(value: String): this.type = set(probabilityCol, value)
+  def setRawPredictionCol(value: String): this.type = set(rawPredictionCol, value)
   def setTask(value: String): this.type = set(task, value)
   def setPythonExec(value: String): this.type = set(pythonExec, value)
 

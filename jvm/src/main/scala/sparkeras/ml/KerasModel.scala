@@ -25,6 +25,7 @@ class KerasModel(override val uid: String, val kerasModel: Array[Byte]) extends 
   def setFeaturesCols(value: Array[String]): this.type = set(featuresCols, value)
   def setPredictionCol(value: String): this.type = set(predictionCol, value)
   def setProbabilityCol(value: String): this.type = set(probabilityCol, value)
+  def setRawPredictionCol(value: String): this.type = set(rawPredictionCol, value)
   def setTask(value: String): this.type = set(task, value)
   def setPythonExec(value: String): this.type = set(pythonExec, value)
 
@@ -68,7 +69,7 @@ class KerasModel(override val uid: String, val kerasModel: Array[Byte]) extends 
         val out = Rows.floats(worker.receive().getWorkerOutput.getPredictions)
         chunk.iterator.zipWithIndex.map { case (row, i) =>
           val p = out.slice(i * outputs, (i + 1) * outputs).map(_.toDouble)
-          Row.fromSeq(row.toSeq.take(width) ++ KerasModel.columns(p, classification))
+          Row.fromSeq(row.toSeq.take(width) ++ KerasModel.columns(this, p, classification))
         }
       }
       predicted ++ new Iterator[Row] { // closes the worker cleanly once the partition is done
@@ -103,15 +104,28 @@ object KerasModel extends MLReadable[KerasModel] {
     }
   }
 
+  /** Spark ML's classifier columns in Spark's order, each left out when its name is set to "". */
+  private def classifierColumns(p: KerasParams): Seq[(String, DataType)] = Seq(
+    p.getOrDefault(p.rawPredictionCol) -> SQLDataTypes.VectorType,
+    p.getOrDefault(p.probabilityCol) -> SQLDataTypes.VectorType,
+    p.getOrDefault(p.predictionCol) -> DoubleType).filter(_._1.nonEmpty)
+
   private[ml] def outputSchema(schema: StructType, p: KerasParams, classification: Boolean, outputs: Int = 2): StructType =
-    if (classification) schema
-      .add(StructField(p.getOrDefault(p.probabilityCol), SQLDataTypes.VectorType))
-      .add(StructField(p.getOrDefault(p.predictionCol), DoubleType))
+    if (classification) classifierColumns(p).foldLeft(schema) { case (s, (name, kind)) => s.add(StructField(name, kind)) }
     else schema.add(StructField(p.getOrDefault(p.predictionCol), if (outputs == 1) DoubleType else ArrayType(DoubleType)))
 
-  private[ml] def columns(p: Array[Double], classification: Boolean): Seq[Any] =
+  /**
+   * The output columns' values for one row of model outputs. A classifier's rawPrediction
+   * holds the class probabilities too (Keras models output probabilities, not margins;
+   * they rank the same for BinaryClassificationEvaluator).
+   */
+  private[ml] def columns(params: KerasParams, p: Array[Double], classification: Boolean): Seq[Any] =
     if (classification) {
-      if (p.length == 1) Seq(Vectors.dense(1 - p(0), p(0)), if (p(0) >= 0.5) 1.0 else 0.0)
-      else Seq(Vectors.dense(p), p.indices.maxBy(p).toDouble)
+      val (probability, prediction) =
+        if (p.length == 1) (Vectors.dense(1 - p(0), p(0)), if (p(0) >= 0.5) 1.0 else 0.0)
+        else (Vectors.dense(p), p.indices.maxBy(p).toDouble)
+      val values = Map(params.getOrDefault(params.rawPredictionCol) -> probability,
+        params.getOrDefault(params.probabilityCol) -> probability, params.getOrDefault(params.predictionCol) -> prediction)
+      classifierColumns(params).map { case (name, _) => values(name) }
     } else if (p.length == 1) Seq(p(0)) else Seq(p.toSeq)
 }

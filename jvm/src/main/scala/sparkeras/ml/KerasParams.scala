@@ -17,7 +17,7 @@ trait KerasParams extends SharedKerasParams {
     "the Python for workers (default: spark.pyspark.python, PYSPARK_PYTHON, python3)")
 
   setDefault(featuresCol -> "features", labelCol -> "label", predictionCol -> "prediction",
-    probabilityCol -> "probability")
+    probabilityCol -> "probability", rawPredictionCol -> "rawPrediction")
 
   /** The feature columns, one per model input. */
   def featureColumns: Seq[String] = if (isSet(featuresCols)) $(featuresCols).toSeq else Seq($(featuresCol))

@@ -1,7 +1,8 @@
 package org.apache.spark.ml.sparkeras
 
 import org.apache.spark.ml.param.Params
-import org.apache.spark.ml.param.shared.{HasFeaturesCol, HasLabelCol, HasPredictionCol, HasProbabilityCol, HasSeed}
+import org.apache.spark.ml.param.shared.{HasFeaturesCol, HasLabelCol, HasPredictionCol, HasProbabilityCol, HasRawPredictionCol,
+  HasSeed}
 import org.apache.spark.ml.util.{DefaultParamsReader, DefaultParamsWriter}
 import org.apache.spark.sql.SparkSession
 import org.json4s.JObject
@@ -12,6 +13,7 @@ import org.json4s.JObject
  * its Scala stages read and write exactly what Spark ML (and the Python stages) do.
  */
 trait SharedKerasParams extends HasFeaturesCol with HasLabelCol with HasPredictionCol with HasProbabilityCol
+  with HasRawPredictionCol
 
 /** Spark's shared seed Param, for the estimators. */
 trait SharedSeedParam extends HasSeed
