@@ -24,18 +24,18 @@ x_train, x_val, y_train, y_val = train_test_split(x_train, y_train, test_size=0.
 def build(trial):
     """An Optuna trial in, a compiled Keras model out."""
     model = keras.Sequential([keras.Input((64,)),
-                              keras.layers.Dense(trial.suggest_int("units", 8, 96, log=True), activation="relu"),
+                              keras.layers.Dense(trial.suggest_int("units", 16, 96, log=True), activation="relu"),
                               keras.layers.Dense(10, activation="softmax")])
-    model.compile(keras.optimizers.Adam(trial.suggest_float("lr", 1e-4, 3e-2, log=True)),
+    model.compile(keras.optimizers.Adam(trial.suggest_float("lr", 1e-3, 3e-2, log=True)),
                   "sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
 
 
 search = HyperParamModel(spark.sparkContext, parallelism=2, seed=0)
-best = search.minimize(build, (x_train, y_train, x_val, y_val), max_evals=8, epochs=6, metric="val_accuracy")
+best = search.minimize(build, (x_train, y_train, x_val, y_val), max_evals=8, epochs=10, metric="val_accuracy")
 for trial in search.trials():
     print(f"trial {trial['number']}: {trial['state']:<8} val_accuracy {trial['value'] or 0:.4f} {trial['params']}")
-ensemble = search.best_ensemble(3, build, (x_train, y_train, x_val, y_val), max_evals=8, epochs=6,
+ensemble = search.best_ensemble(3, build, (x_train, y_train, x_val, y_val), max_evals=8, epochs=10,
                                 metric="val_accuracy")
 
 

@@ -34,7 +34,7 @@ from sparkeras.ml.adapter import df_to_simple_rdd
 from sparkeras.model import SparkModel
 from sparkeras.utils.rdd_utils import to_simple_rdd
 
-__all__ = ["HyperParamModel", "average_ensemble"]
+__all__ = ["HyperParamModel", "average_ensemble", "selection_weights"]
 
 # Metric names for which larger is better; every other metric is minimized.
 _MAXIMIZED = ("acc", "accuracy", "auc", "precision", "recall", "f1")
@@ -71,6 +71,7 @@ class HyperParamModel:
         self.study = None
         self.best_model = None
         self.best_models = []
+        self.ensemble_weights = []
 
     def minimize(self, model, data, max_evals, epochs=10, batch_size=32, metric="val_loss", direction=None,
                  mode="asynchronous", frequency="epoch", timeout=None):
@@ -88,16 +89,23 @@ class HyperParamModel:
         return self.best_model
 
     def best_models_of(self, nb_models, model, data, max_evals, **kwargs):
-        """The `nb_models` best trained models of a search (best first)."""
+        """The `nb_models` best trained models of a search (best first). Pruned trials do not
+        count: when fewer than `nb_models` trials finish, up to `max_evals` more are run."""
         self._search(model, data, max_evals, nb_models, **_search_defaults(kwargs))
         return list(self.best_models)
 
     def best_ensemble(self, nb_ensemble_models, model, data, max_evals, **kwargs):
-        """A Keras model that averages the outputs of the `nb_ensemble_models` best models of
-        a search (soft voting); it predicts, evaluates and saves like any Keras model, so it
-        works with SparkModel.predict, KerasModel.transform and Keras's save and load."""
+        """A Keras model that averages the outputs of the `nb_ensemble_models` best models of a
+        search (soft voting). The average is weighted by greedy ensemble selection on the
+        validation data (Caruana et al., 2004): starting from the best model, the member that
+        most lowers the validation loss of the average is added, with repetition, for 20
+        rounds, so that a weaker member weighs less; the weights are in `ensemble_weights`.
+        The result predicts, evaluates and saves like any Keras model, so it works with
+        SparkModel.predict, KerasModel.transform and Keras's save and load."""
         members = self.best_models_of(nb_ensemble_models, model, data, max_evals, **kwargs)
-        return average_ensemble(members)
+        _, _, x_val, y_val = data() if callable(data) else data
+        self.ensemble_weights = selection_weights(members, np.asarray(x_val), np.asarray(y_val))
+        return average_ensemble(members, self.ensemble_weights)
 
     def trials(self):
         """The trial table: one dict per trial (number, state, value, params, epochs, seconds, error)."""
@@ -152,6 +160,15 @@ class HyperParamModel:
         try:
             self.study.optimize(objective, n_trials=int(max_evals), n_jobs=self.parallelism, timeout=timeout,
                                 catch=(Exception,))
+            # an ensemble of `keep` needs `keep` finished trials: when pruning left fewer, run
+            # more (at most max_evals more), each judged by the same pruner
+            extra = 0
+            while len(kept.models()) < keep and extra < int(max_evals):
+                if self.verbose:
+                    logs.logger().info(f"hyperparam: {len(kept.models())} of {keep} trials finished unpruned; "
+                                       "running one more")
+                self.study.optimize(objective, n_trials=1, catch=(Exception,))
+                extra += 1
         finally:
             if paused is not None:
                 paused.close()
@@ -235,24 +252,51 @@ class _KeptModels:
         return [m for _, _, m in self.entries]
 
 
-def average_ensemble(models, name="sparkeras_ensemble"):
-    """One Keras model whose output is the mean of `models`' outputs (they must take the
-    same inputs and give outputs of one shape); compiled with the first model's loss and
-    metrics so that it can be evaluated. Each member keeps its trained weights."""
+def selection_weights(models, x_val, y_val, rounds=20):
+    """Weights of greedy ensemble selection with repetition: each round adds the model whose
+    addition gives the lowest validation loss (the first model's compiled loss) of the
+    running average; a model's weight is the share of rounds it was added in."""
+    import keras
+    loss_fn = models[0].loss
+    loss_fn = keras.losses.get(loss_fn) if isinstance(loss_fn, str) else loss_fn
+    predictions = [np.asarray(m.predict(x_val, verbose=0), dtype=np.float64) for m in models]
+    counts = np.zeros(len(models))
+    counts[0] = 1  # the best model of the search starts the ensemble
+    total = predictions[0].copy()
+    for _ in range(rounds - 1):
+        scores = [float(np.mean(keras.ops.convert_to_numpy(loss_fn(y_val, (total + p) / (counts.sum() + 1)))))
+                  for p in predictions]
+        chosen = int(np.argmin(scores))
+        counts[chosen] += 1
+        total += predictions[chosen]
+    return (counts / counts.sum()).tolist()
+
+
+def average_ensemble(models, weights=None, name="sparkeras_ensemble"):
+    """One Keras model whose output is the mean of `models`' outputs, weighted by `weights`
+    (equal by default); the models must take the same inputs and give outputs of one shape.
+    Compiled with the first model's loss and metrics so that it can be evaluated. Each
+    member keeps its trained weights; members of weight 0 are left out."""
     import keras
     if not models:
         raise ModelSpecError("an ensemble needs at least one model")
+    weights = [1.0 / len(models)] * len(models) if weights is None else [float(w) for w in weights]
+    if len(weights) != len(models) or min(weights) < 0 or sum(weights) <= 0:
+        raise ModelSpecError(f"ensemble weights must be {len(models)} non-negative numbers, not all 0; got {weights}")
     first = models[0]
     inputs = [keras.Input(shape=t.shape[1:], name=f"input_{i}") for i, t in enumerate(first.inputs)]
     outputs = []
-    for i, member in enumerate(models):
+    for i, (member, weight) in enumerate(zip(models, weights)):
+        if weight == 0:
+            continue
         copy = keras.models.clone_model(member)
         copy.set_weights(member.get_weights())
         wrapper = keras.Model(copy.inputs if len(copy.inputs) > 1 else copy.inputs[0],
                               copy.outputs if len(copy.outputs) > 1 else copy.outputs[0], name=f"member_{i}")
-        outputs.append(wrapper(inputs if len(inputs) > 1 else inputs[0]))
-    averaged = keras.layers.Average(name="average")(outputs) if len(outputs) > 1 else outputs[0]
-    ensemble = keras.Model(inputs if len(inputs) > 1 else inputs[0], averaged, name=name)
+        out = wrapper(inputs if len(inputs) > 1 else inputs[0])
+        outputs.append(keras.layers.Rescaling(weight / sum(weights), name=f"weight_{i}")(out))
+    combined = keras.layers.Add(name="weighted_average")(outputs) if len(outputs) > 1 else outputs[0]
+    ensemble = keras.Model(inputs if len(inputs) > 1 else inputs[0], combined, name=name)
     config = first.get_compile_config() if hasattr(first, "get_compile_config") else None
     if config:
         ensemble.compile(optimizer="sgd", loss=config.get("loss"), metrics=config.get("metrics"))

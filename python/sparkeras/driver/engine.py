@@ -91,12 +91,12 @@ def fit(model, source, settings, args, num_workers=None, callbacks=()):
                 if callbacks or args.verbose or args.validation_data is not None else None
             with quiet_spark_console(sc, args.verbose), (runner or contextlib.nullcontext()):
                 try:
-                    results = [json.loads(r) for r in stage.run(source, work, workers, barrier, tag)]
+                    results = [json.loads(r) for r in
+                               _interruptible(lambda: stage.run(source, work, workers, barrier, tag), sc, tag)]
                 except KeyboardInterrupt:
-                    sc.cancelJobsWithTag(tag)
-                    raise KeyboardInterrupt("training interrupted: its Spark jobs were cancelled and its parameter "
-                                            "server stopped; the Keras model keeps the weights it had before fit") \
-                        from None
+                    # as after an interrupted model.fit, the model holds the weights training had reached
+                    job_config.assign_trainable(model, from_tensor(driver.pull().values))
+                    raise
                 except Exception as e:
                     failure = failures.training_failed(coordinator, e)
                     if not _terminated_on_nan(failure, callbacks, runner):
@@ -136,6 +136,36 @@ def fit(model, source, settings, args, num_workers=None, callbacks=()):
         for k, v in runner.validation[epoch].items():
             result.history.setdefault(k, []).append(v)
     return result
+
+
+def _interruptible(job, sc, tag):
+    """Runs the blocking Spark job in a thread and waits for it here, so that Ctrl-C reaches
+    this thread outside any py4j call: pyspark's own handler (cancelAllJobs over py4j) then
+    works, where inside a py4j call it breaks the connection with pages of tracebacks. On
+    Ctrl-C the job's tagged Spark jobs are cancelled, the job thread is given time to end,
+    and a one-line KeyboardInterrupt is raised."""
+    from pyspark import InheritableThread  # the job thread keeps this thread's Spark properties
+    outcome = {}
+
+    def run():
+        try:
+            outcome["value"] = job()
+        except BaseException as e:  # re-raised in the caller's thread
+            outcome["error"] = e
+
+    thread = InheritableThread(target=run, name="sparkeras-training-stage", daemon=True)
+    thread.start()
+    try:
+        while thread.is_alive():
+            thread.join(0.25)
+    except KeyboardInterrupt:
+        sc.cancelJobsWithTag(tag)
+        thread.join(60)
+        raise KeyboardInterrupt("training interrupted: its Spark jobs were cancelled and its parameter server "
+                                "stopped; the Keras model holds the weights training had reached") from None
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
 
 
 def _terminated_on_nan(failure, callbacks, runner):

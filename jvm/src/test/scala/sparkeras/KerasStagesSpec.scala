@@ -57,7 +57,7 @@ class KerasStagesSpec extends AnyFunSuite with BeforeAndAfterAll {
     val model = new KerasEstimator().setModelFile(s"$dir/model.keras").setEpochs(15).setBatchSize(32)
       .setMode("synchronous").setFrequency("batch").setNumWorkers(2).fit(train)
     val out = model.transform(test)
-    assert(out.columns.toSet == Set("features", "label", "probability", "prediction"))
+    assert(out.columns.toSeq == Seq("features", "label", "rawPrediction", "probability", "prediction"))
     val accuracy = new MulticlassClassificationEvaluator().setMetricName("accuracy").evaluate(out)
     assert(accuracy >= 0.93, s"accuracy $accuracy")
 
