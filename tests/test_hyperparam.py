@@ -1,6 +1,11 @@
 """Distributed hyper-parameter search and ensembles (sparkeras.hyperparam) on the digits."""
+import os
+import sys
+
 import numpy as np
 import pytest
+
+EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples", "python")
 
 
 @pytest.fixture(scope="module")
@@ -12,13 +17,13 @@ def split(digits):
 
 
 def build(trial):
-    import keras
-    model = keras.Sequential([keras.Input((64,)),
-                              keras.layers.Dense(trial.suggest_int("units", 16, 96, log=True), activation="relu"),
-                              keras.layers.Dense(10, activation="softmax")])
-    model.compile(keras.optimizers.Adam(trial.suggest_float("lr", 1e-3, 3e-2, log=True)),
-                  "sparse_categorical_crossentropy", metrics=["accuracy"])
-    return model
+    """The README's and the example's model-building function."""
+    sys.path.insert(0, EXAMPLES)
+    try:
+        from hyperparam_search import build as example_build
+    finally:
+        sys.path.remove(EXAMPLES)
+    return example_build(trial)
 
 
 def accuracy(model, x, y):
