@@ -84,11 +84,16 @@ final class Coordinator(host: String, maxFrameBytes: Int, sparkSecret: String, c
    * model too big for the driver fails at once instead of as an OutOfMemoryError mid-training.
    */
   def heapShortfall(trainable: Long, total: Long, rule: String, paramsJson: String, workers: Int,
-                    synchronous: Boolean): String = {
+                    synchronous: Boolean): String = heapShortfall(trainable, total, rule, paramsJson, workers, synchronous, "")
+
+  /** As above, for a distributed `algorithm` (ADAG keeps what each worker pulled; an ensemble, each worker's model). */
+  def heapShortfall(trainable: Long, total: Long, rule: String, paramsJson: String, workers: Int,
+                    synchronous: Boolean, algorithm: String): String = {
     implicit val formats: org.json4s.Formats = org.json4s.DefaultFormats
     val params = JsonMethods.parse(Option(paramsJson).getOrElse("{}")).extract[Map[String, Double]]
     val slots = UpdateRule.slotsPerParameter(rule, params)
-    val needed = TrainingJob.heapNeeded(trainable, total, slots, workers, synchronous)
+    val copies = if (algorithm == "adag" || algorithm == "ensemble") 1 else 0
+    val needed = TrainingJob.heapNeeded(trainable, total, slots, workers, synchronous, copies)
     val rt = Runtime.getRuntime
     def free(): Long = rt.maxMemory - (rt.totalMemory - rt.freeMemory)
     if (needed <= free()) return null

@@ -195,6 +195,7 @@ final class ParameterServer(host: String, token: Array[Byte], maxFrameBytes: Int
           try { j.recordState(claim, env.getWorkerState); reply(ack) }
           catch { case e: IllegalArgumentException => reply(error(s"state refused: ${e.getMessage}")) }
         case Envelope.BodyCase.STATE_REQUEST => reply(Envelope.newBuilder().setWorkerState(j.meanState).build())
+        case Envelope.BodyCase.MEMBERS_REQUEST if !isWorker => reply(Envelope.newBuilder().setMembers(j.membersProto).build())
         case Envelope.BodyCase.HISTORY_REQUEST => reply(Envelope.newBuilder().setHistory(j.history.toProto).build())
         case Envelope.BodyCase.DONE => if (isWorker) { finished = true; j.workerFinished(claim) }; reply(ack)
         case other => reply(error(s"unexpected message ${other.name().toLowerCase} on this connection"))
@@ -208,7 +209,7 @@ final class ParameterServer(host: String, token: Array[Byte], maxFrameBytes: Int
       if (j != null && !finished) j.workerLost(claim)
     }
 
-    private def replyWeights(j: TrainingJob): Unit = weightsReply.write(out, j.store)
+    private def replyWeights(j: TrainingJob): Unit = weightsReply.write(out, j.store, if (isWorker) j.pulledBy(claim) else null)
 
     private def reply(e: Envelope): Unit = Frames.write(out, e)
   }

@@ -16,19 +16,18 @@ final class WeightsReply {
   private val reserve = 64 // the frame length and every protobuf head fit in this
   private var frame: Array[Byte] = Array.emptyByteArray
 
-  def write(out: OutputStream, store: ParameterStore): Unit = {
+  /** `pulled`: where the server keeps what this worker pulled (ADAG), or null. */
+  def write(out: OutputStream, store: ParameterStore, pulled: Array[Float] = null): Unit = {
     val n = store.size
     val dataBytes = n * 4
     if (frame.length != reserve + dataBytes) frame = new Array[Byte](reserve + dataBytes)
-    val version = snapshotInto(store)
+    val version = store.snapshotBytes(frame, reserve, pulled)
     val head = encodeHead(version, n, dataBytes)
     val start = reserve - head.length
     System.arraycopy(head, 0, frame, start, head.length)
     out.write(frame, start, head.length + dataBytes)
     out.flush()
   }
-
-  private def snapshotInto(store: ParameterStore): Long = store.snapshotBytes(frame, reserve)
 
   private def encodeHead(version: Long, n: Int, dataBytes: Int): Array[Byte] = {
     val tensorHead = concat(

@@ -11,6 +11,14 @@ import sparkeras.wire.Wire.{EpochMetrics, History}
  */
 final class EpochHistory {
   private val reports = mutable.TreeMap.empty[Int, mutable.LinkedHashMap[Int, EpochMetrics]]
+  // Asynchronous pushes per epoch: (count, sum of staleness, max staleness).
+  private val staleness = mutable.TreeMap.empty[Int, Array[Long]]
+
+  /** One asynchronous push of `epoch`, applied `updates` updates after the version it was computed on. */
+  def recordStaleness(epoch: Int, updates: Long): Unit = synchronized {
+    val s = staleness.getOrElseUpdate(epoch, new Array[Long](3))
+    s(0) += 1; s(1) += updates; s(2) = math.max(s(2), updates)
+  }
 
   /** Records a report; returns how many partitions have reported that epoch. */
   def record(partition: Int, m: EpochMetrics): Int = synchronized {
@@ -46,7 +54,9 @@ final class EpochHistory {
     val rows = reports.keys.toSeq.map(e => e -> (means(e, validation = false) ++ means(e, validation = true)))
     val b = History.newBuilder().addAllNames(rows.flatMap(_._2.keys).distinct.asJava)
     rows.foreach { case (e, r) =>
-      b.addEpochs(History.EpochRow.newBuilder().setEpoch(e).putAllValues(r.map { case (k, v) => k -> Double.box(v) }.asJava))
+      val row = History.EpochRow.newBuilder().setEpoch(e).putAllValues(r.map { case (k, v) => k -> Double.box(v) }.asJava)
+      staleness.get(e).foreach { s => row.setPushes(s(0)).setStalenessMean(s(1).toDouble / s(0)).setStalenessMax(s(2)) }
+      b.addEpochs(row)
     }
     b.build()
   }

@@ -23,14 +23,36 @@ final class ParameterStore(initial: Array[Float], rule: UpdateRule, locked: Bool
     if (locked) lock.synchronized { through.apply(weights, contribution, scale); versionCounter.incrementAndGet() }
     else { through.apply(weights, contribution, scale); versionCounter.incrementAndGet() }
 
+  /**
+   * Applies a worker's push computed on weights of `baseVersion` (the worker last pulled
+   * `pulled`, or null); returns its staleness, the updates applied since that version, which
+   * the rule sees too: both are read under the lock that applies the update.
+   */
+  def push(contribution: Array[Float], scale: Float, through: UpdateRule, baseVersion: Long, pulled: Array[Float]): Long = {
+    def run(): Long = {
+      val staleness = math.max(0L, versionCounter.get() - baseVersion)
+      through.applyPush(weights, contribution, scale, staleness, pulled)
+      versionCounter.incrementAndGet()
+      staleness
+    }
+    if (locked) lock.synchronized(run()) else run()
+  }
+
   /** Copies the weights into `into` (consistent unless hogwild); returns their version. */
   def snapshot(into: Array[Float]): Long =
     if (locked) lock.synchronized { System.arraycopy(weights, 0, into, 0, weights.length); versionCounter.get() }
     else { System.arraycopy(weights, 0, into, 0, weights.length); versionCounter.get() }
 
-  /** Writes the weights as little-endian floats into `into`, in one copy; returns their version. */
-  def snapshotBytes(into: Array[Byte], offset: Int = 0): Long = {
-    def copy(): Long = { Tensors.copyToBytes(weights, into, offset); versionCounter.get() }
+  /**
+   * Writes the weights as little-endian floats into `into`, in one copy; returns their version.
+   * `alsoInto` (if not null) receives the same weights as floats (ADAG keeps what a worker pulled).
+   */
+  def snapshotBytes(into: Array[Byte], offset: Int = 0, alsoInto: Array[Float] = null): Long = {
+    def copy(): Long = {
+      Tensors.copyToBytes(weights, into, offset)
+      if (alsoInto != null) System.arraycopy(weights, 0, alsoInto, 0, weights.length)
+      versionCounter.get()
+    }
     if (locked) lock.synchronized(copy()) else copy()
   }
 

@@ -21,6 +21,9 @@ final class TrainingJob(val config: JobConfig) {
   private val rule = TrainingJob.rule(config)
   val store = new ParameterStore(TrainingJob.trainableFlat(config), rule, locked = mode != "hogwild")
   val history = new EpochHistory
+  val algorithm: String = config.getAlgorithm
+  // How DELTA pushes are merged: added (scaled by delta_scale), or scaled by their staleness.
+  private val merge = AlgorithmMerge.create(algorithm, config.getAlgorithmParamsMap.asScala.map { case (k, v) => k -> v.doubleValue }.toMap)
 
   val samplesSeen = new AtomicLong(0)
   val pushes = new AtomicLong(0)
@@ -69,9 +72,10 @@ final class TrainingJob(val config: JobConfig) {
       if (aggregator != null) joinGeneration(claim, join.getNumSamples, timeoutMs)
       else (0, claimPartition(claim))
     claim.joined = true
+    val current = store.snapshot()
+    if (merge.needsPulled) claim.pulled = current.clone()
     if (join.getNumSamples == 0) emptyPartitions.add(claim.partition)
     liveOf(claim.partition).synchronized { liveOf(claim.partition).rows = join.getNumSamples }
-    val current = store.snapshot()
     Welcome.newBuilder()
       .setWorkerId(nextWorkerId.getAndIncrement())
       .setConfig(config)
@@ -131,7 +135,7 @@ final class TrainingJob(val config: JobConfig) {
     }
     val (through, scale) = p.getKind match {
       case PushKind.GRADIENT => (rule, 1f)
-      case PushKind.DELTA => (DeltaMerge, deltaScale)
+      case PushKind.DELTA => (if (aggregator != null) DeltaMerge else merge, deltaScale)
       case other => throw new IllegalArgumentException(s"push kind must be GRADIENT or DELTA, got $other")
     }
     if (aggregator != null) aggregator.contribute(values, through, p.getSamples, claim.generation)
@@ -142,10 +146,10 @@ final class TrainingJob(val config: JobConfig) {
       try part.synchronized {
         if (part.owner ne claim) throw new SupersededException(
           s"partition ${claim.partition} was taken over by a later attempt; pushes from attempt ${claim.attempt} are refused")
-        val produced = store.update(values, scale, through)
+        val staleness = store.push(values, scale, through, p.getBaseVersion, claim.pulled)
         part.pushes += 1
         samplesSeen.addAndGet(p.getSamples)
-        val staleness = math.max(0L, produced - 1 - p.getBaseVersion)
+        history.recordStaleness(p.getEpoch, staleness)
         stalenessSum.addAndGet(staleness)
         stalenessMax.accumulateAndGet(staleness, (a, b) => math.max(a, b))
       } finally checkpointLock.readLock.unlock()
@@ -187,9 +191,32 @@ final class TrainingJob(val config: JobConfig) {
 
   // Each partition's latest non-trainable state and its row count.
   private val states = new java.util.concurrent.ConcurrentHashMap[Int, (Array[Float], Long)]()
+  // The ensemble algorithm: each partition's own trained model (a retried attempt's replaces the first's).
+  private val members = new java.util.concurrent.ConcurrentSkipListMap[Int, WorkerState]()
 
-  /** A worker's non-trainable state after training (a retried attempt's replaces the first's). */
+  /** The weights ADAG keeps of what `claim` last pulled (null for other algorithms): replies copy into it. */
+  def pulledBy(claim: WorkerClaim): Array[Float] = claim.pulled
+
+  /**
+   * A worker's non-trainable state after training (a retried attempt's replaces the first's);
+   * under the ensemble algorithm, with its trained weights.
+   */
   def recordState(claim: WorkerClaim, s: WorkerState): Unit = if (!superseded(claim) && s.getSamples > 0) {
+    if (s.hasTrainable) {
+      require(algorithm == "ensemble", "trained weights are sent only by the ensemble algorithm's workers")
+      val weights = Tensors.toArray(s.getTrainable, "member weights")
+      require(weights.length == size, s"a member's weights have ${weights.length} values; the model has $size")
+      TrainingJob.firstNonFinite(weights).foreach(i => throw new IllegalArgumentException(
+        s"the member's weights hold ${weights(i)} at index $i; refused"))
+      members.put(claim.partition, s.toBuilder.setPartition(claim.partition).build())
+    }
+    if (s.hasNonTrainable) recordNonTrainable(claim, s)
+  }
+
+  /** The ensemble algorithm's trained models, by partition. */
+  def membersProto: Members = Members.newBuilder().addAllMembers(members.values()).build()
+
+  private def recordNonTrainable(claim: WorkerClaim, s: WorkerState): Unit = {
     val values = Tensors.toArray(s.getNonTrainable, "non-trainable state")
     TrainingJob.firstNonFinite(values).foreach(i => throw new IllegalArgumentException(
       s"the non-trainable state holds ${values(i)} at index $i; refused"))
@@ -365,10 +392,12 @@ object TrainingJob {
    * all: the master weights and the rule's slots; the job configuration as received (every
    * initial weight, and the driver connection's frame buffer); and per worker connection its
    * frame buffer, the pushed values and their staging bytes, and the weights reply.
-   * Synchronous jobs add the round's sum.
+   * Synchronous jobs add the round's sum; `perWorkerCopies` more copies of the weights are kept
+   * per worker by some algorithms (ADAG's pulled weights, an ensemble's members).
    */
-  def heapNeeded(trainable: Long, total: Long, slots: Int, workers: Int, synchronous: Boolean): Long =
-    4L * trainable * (1 + slots + (if (synchronous) 1 else 0) + 4L * workers) + 2 * 4L * total
+  def heapNeeded(trainable: Long, total: Long, slots: Int, workers: Int, synchronous: Boolean,
+                 perWorkerCopies: Int = 0): Long =
+    4L * trainable * (1 + slots + (if (synchronous) 1 else 0) + (4L + perWorkerCopies) * workers) + 2 * 4L * total
 
   def validate(c: JobConfig): Unit = {
     require(modes.contains(c.getMode), s"mode must be one of ${modes.toSeq.sorted.mkString(", ")}, got '${c.getMode}'")
@@ -377,6 +406,13 @@ object TrainingJob {
       s"initial_epoch must be in [0, epochs), got ${c.getInitialEpoch} with epochs ${c.getEpochs}")
     require(c.getTrainableSizesCount > 0, "the model has no trainable weights")
     UpdateRule.requireKnown(c.getOptimizerClass)
+    AlgorithmMerge.requireKnown(c.getAlgorithm)
+    require(c.getAlgorithm.isEmpty || c.getMode != "synchronous",
+      s"the ${c.getAlgorithm} algorithm runs in the asynchronous and hogwild modes, not synchronous")
+    if (c.getAlgorithm == "adag") {
+      val gamma = c.getAlgorithmParamsMap.getOrDefault("gamma", 1e-4)
+      require(gamma > 0 && !gamma.isInfinite, s"ADAG's gamma must be positive and finite, got $gamma")
+    }
   }
 
   /** The trainable weights, flattened in order, taken from the initial weights the driver sent. */

@@ -8,6 +8,16 @@ trait UpdateRule {
   def name: String
   def apply(weights: Array[Float], contribution: Array[Float], scale: Float): Unit
 
+  /**
+   * Applies a worker's push knowing how stale it is: `staleness` updates were applied since the
+   * worker's last pull, whose weights were `pulled` (kept only for rules with `needsPulled`).
+   * Called under the store's lock (except in hogwild mode); most rules ignore both.
+   */
+  def applyPush(weights: Array[Float], contribution: Array[Float], scale: Float, staleness: Long,
+                pulled: Array[Float]): Unit = apply(weights, contribution, scale)
+  /** Whether the server must keep a copy of the weights each worker last pulled. */
+  def needsPulled: Boolean = false
+
   /** The rule's state, for checkpoints: its slot arrays (live, not copies) and iteration count. */
   def slots: Seq[Array[Float]] = Nil
   def iterations: Long = 0L
@@ -44,6 +54,50 @@ object DeltaMerge extends UpdateRule {
   def apply(w: Array[Float], d: Array[Float], scale: Float): Unit = {
     var i = 0
     while (i < w.length) { w(i) += scale * d(i); i += 1 }
+  }
+}
+
+/** DynSGD: a change computed on weights `staleness` updates old is scaled by 1 / (staleness + 1). */
+object DynSgdMerge extends UpdateRule {
+  val name = "dynsgd"
+  def apply(w: Array[Float], d: Array[Float], scale: Float): Unit = DeltaMerge.apply(w, d, scale)
+  override def applyPush(w: Array[Float], d: Array[Float], scale: Float, staleness: Long, pulled: Array[Float]): Unit =
+    DeltaMerge.apply(w, d, scale / (staleness + 1).toFloat)
+}
+
+/**
+ * ADAG (the thesis's staleness-aware scaling): each element of a change is scaled by
+ * 1 / ((w - w_pulled)^2 / gamma + 1), where w_pulled is what the pushing worker last pulled,
+ * so that parameters that moved since then (the change is stale there) move less.
+ */
+final class AdagMerge(val gamma: Float) extends UpdateRule {
+  require(gamma > 0 && !gamma.isInfinite, s"ADAG's gamma must be positive and finite, got $gamma")
+  val name = "adag"
+  private val inverseGamma = 1f / gamma
+  def apply(w: Array[Float], d: Array[Float], scale: Float): Unit = DeltaMerge.apply(w, d, scale)
+  override def needsPulled: Boolean = true
+  override def applyPush(w: Array[Float], d: Array[Float], scale: Float, staleness: Long, pulled: Array[Float]): Unit = {
+    if (pulled == null) { apply(w, d, scale); return }
+    var i = 0
+    while (i < w.length) {
+      val moved = w(i) - pulled(i)
+      w(i) += scale * d(i) / (inverseGamma * moved * moved + 1f)
+      i += 1
+    }
+  }
+}
+
+/** How the server merges the DELTA pushes of each distributed algorithm (JobConfig.algorithm). */
+object AlgorithmMerge {
+  val algorithms: Seq[String] = Seq("", "downpour", "agn", "adag", "dynsgd", "aeasgd", "eamsgd", "averaging", "ensemble")
+
+  def requireKnown(name: String): Unit = require(algorithms.contains(name),
+    s"the parameter server has no algorithm '$name'; supported: ${algorithms.filter(_.nonEmpty).mkString(", ")}")
+
+  def create(name: String, params: Map[String, Double]): UpdateRule = name match {
+    case "dynsgd" => DynSgdMerge
+    case "adag" => new AdagMerge(params.getOrElse("gamma", 1e-4).toFloat)
+    case _ => DeltaMerge
   }
 }
 

@@ -10,6 +10,8 @@ final class WorkerClaim(val partition: Int, val attempt: Int, val pid: Long) {
   // Synchronous jobs: the generation (barrier-stage attempt) this claim joined.
   @volatile private[state] var generation = -1L
   @volatile private[state] var finished = false
+  // ADAG: the weights this worker last pulled (the server's copy; the worker sends only its change).
+  @volatile private[state] var pulled: Array[Float] = null
 }
 
 /** The request came from an attempt that a later attempt (or a retried barrier stage) replaced; Spark retries it. */
