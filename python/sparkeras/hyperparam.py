@@ -28,6 +28,7 @@ import numpy as np
 
 from sparkeras import logs
 from sparkeras.driver import bridge
+from sparkeras.driver.ensemble import average_ensemble
 from sparkeras.driver.session import active_context
 from sparkeras.errors import ModelSpecError
 from sparkeras.ml.adapter import df_to_simple_rdd
@@ -270,34 +271,3 @@ def selection_weights(models, x_val, y_val, rounds=20):
         counts[chosen] += 1
         total += predictions[chosen]
     return (counts / counts.sum()).tolist()
-
-
-def average_ensemble(models, weights=None, name="sparkeras_ensemble"):
-    """One Keras model whose output is the mean of `models`' outputs, weighted by `weights`
-    (equal by default); the models must take the same inputs and give outputs of one shape.
-    Compiled with the first model's loss and metrics so that it can be evaluated. Each
-    member keeps its trained weights; members of weight 0 are left out."""
-    import keras
-    if not models:
-        raise ModelSpecError("an ensemble needs at least one model")
-    weights = [1.0 / len(models)] * len(models) if weights is None else [float(w) for w in weights]
-    if len(weights) != len(models) or min(weights) < 0 or sum(weights) <= 0:
-        raise ModelSpecError(f"ensemble weights must be {len(models)} non-negative numbers, not all 0; got {weights}")
-    first = models[0]
-    inputs = [keras.Input(shape=t.shape[1:], name=f"input_{i}") for i, t in enumerate(first.inputs)]
-    outputs = []
-    for i, (member, weight) in enumerate(zip(models, weights)):
-        if weight == 0:
-            continue
-        copy = keras.models.clone_model(member)
-        copy.set_weights(member.get_weights())
-        wrapper = keras.Model(copy.inputs if len(copy.inputs) > 1 else copy.inputs[0],
-                              copy.outputs if len(copy.outputs) > 1 else copy.outputs[0], name=f"member_{i}")
-        out = wrapper(inputs if len(inputs) > 1 else inputs[0])
-        outputs.append(keras.layers.Rescaling(weight / sum(weights), name=f"weight_{i}")(out))
-    combined = keras.layers.Add(name="weighted_average")(outputs) if len(outputs) > 1 else outputs[0]
-    ensemble = keras.Model(inputs if len(inputs) > 1 else inputs[0], combined, name=name)
-    config = first.get_compile_config() if hasattr(first, "get_compile_config") else None
-    if config:
-        ensemble.compile(optimizer="sgd", loss=config.get("loss"), metrics=config.get("metrics"))
-    return ensemble

@@ -6,7 +6,7 @@ A facade over the driver's training engine and inference."""
 import numpy as np
 from pyspark import RDD
 
-from sparkeras.driver import engine, inference, model_file, model_spec, stage
+from sparkeras.driver import algorithms, engine, ensemble, inference, model_file, model_spec, stage
 from sparkeras.driver.history import History
 from sparkeras.driver.job_config import FitArguments, TrainingSettings
 from sparkeras.driver.session import active_context
@@ -35,28 +35,44 @@ class SparkModel:
         custom_objects: custom Keras layers, losses or metrics by name, for the workers.
         batch_size: the default batch size of fit, predict and evaluate (default 32).
         port: elephas's server port; accepted and ignored (the server picks a free port).
-        communication_window: with frequency='batch', push every this many batches (default 1).
+        communication_window: with frequency='batch', push every this many batches (default 1);
+            with an algorithm, its window (default: the algorithm's, see below).
         merge: how asynchronous and hogwild modes apply a pushed change in weights: 'average'
             (default) moves the master weights by change / num_workers, so that after every
             worker has pushed once they hold the mean of their progress; 'sum' adds each
             change whole, as elephas does, which overshoots with adaptive optimizers.
+        algorithm: one of dist-keras's distributed algorithms, in the asynchronous and hogwild
+            modes: 'downpour', 'agn', 'adag', 'dynsgd', 'aeasgd', 'eamsgd', 'averaging' or
+            'ensemble' (the README's table says what each does, and its defaults). It sets
+            frequency and merge itself. With 'ensemble', every worker trains its own model:
+            after fit, `members` holds them and `master_network` is their averaging ensemble
+            (predict and evaluate use it); the Keras model given stays as it was.
+        rho, learning_rate: the elastic algorithms' (aeasgd, eamsgd) moving rate is rho *
+            learning_rate; eamsgd's workers take SGD steps at learning_rate with Nesterov
+            `momentum`. gamma: ADAG's scale of how far a weight may move before a stale change
+            to it is damped. Each is accepted only by the algorithms that use it.
         max_frame_mb: the largest message the server accepts (default 1024 MB).
         threads_per_worker: TensorFlow threads per worker (default: the executor's cores
             divided among its tasks).
     """
 
-    def __init__(self, model, mode="asynchronous", frequency="epoch", parameter_server_mode="socket",
+    def __init__(self, model, mode="asynchronous", frequency=None, parameter_server_mode="socket",
                  num_workers=None, custom_objects=None, batch_size=32, port=None, *args,
-                 communication_window=1, merge="average", max_frame_mb=1024, threads_per_worker=None, **kwargs):
+                 communication_window=None, merge=None, max_frame_mb=1024, threads_per_worker=None,
+                 algorithm=None, rho=None, learning_rate=None, gamma=None, momentum=None, **kwargs):
         if parameter_server_mode not in ("http", "socket"):
             raise ModelSpecError(f"parameter_server_mode must be 'http' or 'socket'; got {parameter_server_mode!r}")
         if num_workers is not None and int(num_workers) < 1:
             raise ModelSpecError(f"num_workers must be at least 1; got {num_workers}")
+        chosen = algorithms.resolve(algorithm, mode, frequency, communication_window, merge,
+                                    rho=rho, learning_rate=learning_rate, gamma=gamma, momentum=momentum)
         self.settings = TrainingSettings(
-            mode=mode, frequency=frequency, communication_window=int(communication_window), merge=merge,
-            max_frame_bytes=int(max_frame_mb) * (1 << 20), threads_per_worker=threads_per_worker,
-            custom_objects=custom_objects or {})
+            mode=mode, frequency=frequency or "epoch", communication_window=int(communication_window or 1),
+            merge=merge or "average", max_frame_bytes=int(max_frame_mb) * (1 << 20),
+            threads_per_worker=threads_per_worker, custom_objects=custom_objects or {}, algorithm=chosen)
         self._master_network = model
+        self._trains = model  # what fit trains (the ensemble algorithm replaces master_network with its result)
+        self.members = None
         # The JVM server speaks one protocol; elephas's server choice and port are accepted and ignored.
         self.parameter_server_mode = parameter_server_mode
         self.port = port
@@ -70,6 +86,7 @@ class SparkModel:
     communication_window = property(lambda self: self.settings.communication_window)
     merge = property(lambda self: self.settings.merge)
     custom_objects = property(lambda self: self.settings.custom_objects)
+    algorithm = property(lambda self: self.settings.algorithm.name if self.settings.algorithm else None)
 
     # elephas exposes the Keras model under this name
     @property
@@ -78,14 +95,19 @@ class SparkModel:
 
     @master_network.setter
     def master_network(self, model):
-        self._master_network = model
+        self._master_network = self._trains = model
 
     def get_config(self):
-        return {
+        config = {
             "mode": self.mode, "frequency": self.frequency, "num_workers": self.num_workers,
             "batch_size": self.batch_size, "communication_window": self.communication_window,
             "merge": self.merge, "parameter_server_mode": self.parameter_server_mode,
         }
+        chosen = self.settings.algorithm
+        if chosen is not None:  # the algorithm fixes frequency and merge; saved so that load_spark_model rebuilds it
+            del config["frequency"], config["merge"]
+            config.update(algorithm=chosen.name, **chosen.params)
+        return config
 
     def fit(self, rdd, epochs=10, batch_size=None, verbose=0, validation_split=0.0, shuffle=True, seed=None,
             checkpoint_dir=None, checkpoint_every=1, keep_checkpoints=3, resume=None, callbacks=None,
@@ -120,7 +142,7 @@ class SparkModel:
             raise ModelSpecError("fit() takes sample weights in the rows: give each row as (features, label, weight), "
                                  "the weight a non-negative number (elephas's to_simple_rdd rows have none)")
         model_spec.refuse_unknown("fit", kwargs, _FIT_ARGUMENTS)
-        model = self._master_network
+        model = self._trains
         args = FitArguments(epochs=epochs, batch_size=self.batch_size if batch_size is None else batch_size,
                             validation_split=validation_split, shuffle=shuffle, seed=seed, verbose=verbose,
                             checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every,
@@ -144,6 +166,9 @@ class SparkModel:
                                  self.settings, args,
                                  self.num_workers, callbacks=callbacks or ())
         self.training_histories.append(history.history)
+        if getattr(history, "members", None) is not None:  # the ensemble algorithm
+            self.members = history.members
+            self._master_network = ensemble.average_ensemble(self.members, name=f"{model.name}_ensemble")
         return history
 
     def predict(self, data, batch_size=None):
@@ -243,7 +268,7 @@ _FIT_ARGUMENTS = ("rdd", "epochs", "batch_size", "verbose", "validation_split", 
 class AsynchronousSparkModel(SparkModel):
     """elephas 7's name for the asynchronous and hogwild modes."""
 
-    def __init__(self, model, mode="asynchronous", frequency="epoch", parameter_server_mode="http", *args, **kwargs):
+    def __init__(self, model, mode="asynchronous", frequency=None, parameter_server_mode="http", *args, **kwargs):
         if mode not in ("asynchronous", "hogwild"):
             raise ModelSpecError(f"AsynchronousSparkModel runs mode 'asynchronous' or 'hogwild'; got {mode!r}")
         super().__init__(model, mode=mode, frequency=frequency, parameter_server_mode=parameter_server_mode,

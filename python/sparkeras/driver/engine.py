@@ -10,6 +10,7 @@ import time
 import uuid
 
 from sparkeras.driver import bridge, checkpoints, failures, job_config, stage
+from sparkeras.driver import ensemble as ensemble_models
 from sparkeras.driver.callbacks import CallbackRunner
 from sparkeras.driver.history import History
 from sparkeras.driver.session import task_threads
@@ -48,7 +49,8 @@ def _check_driver_heap(coordinator, model, settings, workers):
     total = sum(int(np.prod(v.shape)) for v in model.weights)
     optimizer = job_config.server_rule(model, settings)
     shortfall = coordinator.heapShortfall(trainable, total, optimizer.rule, json.dumps(optimizer.params),
-                                          workers, settings.mode == "synchronous")
+                                          workers, settings.mode == "synchronous",
+                                          settings.algorithm.name if settings.algorithm else "")
     if shortfall:
         raise ModelSpecError(shortfall)
 
@@ -63,6 +65,10 @@ def fit(model, source, settings, args, num_workers=None, callbacks=()):
     """Trains `model` in place on `source` (a stage source); returns a Keras-style History.
     `callbacks` are Keras callbacks, run on the driver as epochs complete (driver/callbacks.py)."""
     job_config.check_trainable(model, settings)
+    ensemble = settings.algorithm is not None and settings.algorithm.name == "ensemble"
+    if ensemble and args.checkpoint_dir:
+        raise ModelSpecError("algorithm='ensemble' keeps each worker's model on the worker until training ends, so it "
+                             "cannot be checkpointed; leave checkpoint_dir unset or choose another algorithm")
     sc = source.context
     barrier = settings.mode == "synchronous"
     workers = stage.plan_workers(sc, num_workers, barrier)
@@ -110,12 +116,14 @@ def fit(model, source, settings, args, num_workers=None, callbacks=()):
             weights = driver.pull(end_of_training=True)
             history = driver.history()
             state = driver.worker_state()
+            members = driver.members() if ensemble else None
             counters = _counters(coordinator)
             counters["learning_rate"] = coordinator.learningRate()
             counters["iterations"] = coordinator.iterations()
             checkpoints.report_failure(coordinator)
         job_config.assign_trainable(model, from_tensor(weights.values))
-        job_config.assign_state(model, state)
+        if not ensemble:  # the workers' own models hold their statistics; the model given stays as it was
+            job_config.assign_state(model, state)
         job_config.assign_iterations(model, counters["iterations"])
         if runner:
             runner.train_end()
@@ -132,9 +140,17 @@ def fit(model, source, settings, args, num_workers=None, callbacks=()):
         "worker_samples": [r.get("samples", 0) for r in results],
         "worker_seconds": [r.get("seconds", {}) for r in results],
         "worker_peak_rss_mb": [r.get("peak_rss_mb") for r in results]}, first_epoch=args.initial_epoch)
+    if settings.algorithm is not None:
+        result.params["algorithm"] = settings.algorithm.name
+        result.params["algorithm_params"] = dict(settings.algorithm.params,
+                                                 communication_window=settings.algorithm.communication_window)
+    if settings.mode != "synchronous":
+        result.params["staleness"] = History.staleness_from_wire(history, first_epoch=args.initial_epoch)
     for epoch in sorted(runner.validation if runner else ()):  # validation_data, evaluated on the driver
         for k, v in runner.validation[epoch].items():
             result.history.setdefault(k, []).append(v)
+    if ensemble:
+        result.members = ensemble_models.members_from_wire(model, members)
     return result
 
 

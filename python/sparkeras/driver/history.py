@@ -16,5 +16,13 @@ class History:
         values = {name: [row.values[name] for row in rows if name in row.values] for name in message.names}
         return cls({k: v for k, v in values.items() if v}, [row.epoch for row in rows], params)
 
+    @staticmethod
+    def staleness_from_wire(message, first_epoch=0):
+        """Per epoch (as `History.epoch`): pushes the server applied, and the mean and largest
+        staleness among them (updates applied between a worker's pull and its push)."""
+        rows = [row for row in message.epochs if row.epoch >= first_epoch]
+        return {"pushes": [int(r.pushes) for r in rows], "mean": [float(r.staleness_mean) for r in rows],
+                "max": [int(r.staleness_max) for r in rows]}
+
     def __repr__(self):
         return f"History({self.history!r})"

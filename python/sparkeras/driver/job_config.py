@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sparkeras.driver import model_spec
+from sparkeras.driver import algorithms, model_spec
 from sparkeras.errors import ModelSpecError
 from sparkeras.wire import sparkeras_pb2 as wire
 from sparkeras.wire.codec import from_tensor, to_tensor
@@ -21,8 +21,12 @@ class TrainingSettings:
     max_frame_bytes: int = 1 << 30
     threads_per_worker: int = None
     custom_objects: dict = field(default_factory=dict)
+    algorithm: algorithms.Algorithm = None  # one of dist-keras's algorithms (driver/algorithms.py), or sparkeras's own
 
     def __post_init__(self):
+        if self.algorithm is not None:  # the algorithm decides what the window counts and how long it is
+            object.__setattr__(self, "frequency", self.algorithm.frequency)
+            object.__setattr__(self, "communication_window", self.algorithm.communication_window)
         model_spec.check_mode(self.mode, self.frequency)
         if self.merge not in ("average", "sum"):
             raise ModelSpecError(f"merge must be 'average' or 'sum'; got {self.merge!r}")
@@ -92,12 +96,34 @@ class FitArguments:
 def check_trainable(model, settings):
     """Everything about the model that can be refused before Spark work."""
     model_spec.check_compiled(model)
-    model_spec.server_rule(model, settings.frequency, settings.communication_window)
+    server_rule(model, settings)
 
 
 def server_rule(model, settings):
     """The ServerOptimizer (update rule, parameters, schedule) the server runs for this model and settings."""
+    if settings.algorithm is not None:  # every algorithm pushes changes in weights, merged by its own rule
+        return model_spec.ServerOptimizer("delta", {})
     return model_spec.server_rule(model, settings.frequency, settings.communication_window)
+
+
+def _delta_scale(settings, num_workers):
+    """How much of a pushed change the server adds: averaging and sparkeras's merge='average' take
+    1/num_workers (the mean of the workers' progress); dist-keras's other algorithms add it whole."""
+    name = settings.algorithm.name if settings.algorithm else None
+    if name == "averaging" or (name is None and settings.merge == "average"):
+        return 1.0 / num_workers
+    return 1.0
+
+
+def _compile_json(model, settings):
+    """The compile config the workers train with; EAMSGD's workers take momentum SGD steps."""
+    text = model_spec.compile_json(model)
+    if settings.algorithm is None or settings.algorithm.name != "eamsgd":
+        return text
+    import json
+    config = json.loads(text)
+    config["optimizer"] = algorithms.eamsgd_optimizer(settings.algorithm)
+    return json.dumps(config)
 
 
 def build(model, settings, num_workers, args):
@@ -108,9 +134,13 @@ def build(model, settings, num_workers, args):
         mode=settings.mode, frequency=settings.frequency, num_workers=int(num_workers), epochs=int(args.epochs),
         batch_size=int(args.batch_size), validation_split=float(args.validation_split),
         communication_window=int(settings.communication_window),
-        model_json=model_spec.model_json(model), compile_json=model_spec.compile_json(model),
+        model_json=model_spec.model_json(model), compile_json=_compile_json(model, settings),
         optimizer_class=optimizer.rule, shuffle=bool(args.shuffle),
-        delta_scale=1.0 / num_workers if settings.merge == "average" else 1.0, seed=int(seed))
+        delta_scale=_delta_scale(settings, num_workers), seed=int(seed))
+    if settings.algorithm is not None:
+        config.algorithm = settings.algorithm.name
+        for k, v in settings.algorithm.params.items():
+            config.algorithm_params[k] = v
     for k, v in optimizer.params.items():
         config.optimizer_params[k] = v
     if optimizer.schedule is not None:

@@ -15,7 +15,7 @@ import os
 import sys
 import traceback
 
-from sparkeras.driver import job_config, model_spec
+from sparkeras.driver import algorithms, ensemble, job_config, model_spec
 from sparkeras.driver.job_config import FitArguments, TrainingSettings
 from sparkeras.wire import sparkeras_pb2 as wire
 from sparkeras.wire.codec import from_tensor
@@ -36,7 +36,11 @@ def describe(args):
     model = _load(args.model)
     if args.learning_rate is not None:
         model_spec.override_learning_rate(model, args.learning_rate)
-    settings = TrainingSettings(mode=args.mode, frequency=args.frequency)
+    params = json.loads(args.algorithm_params or "{}")
+    window = params.pop("communication_window", None)
+    chosen = algorithms.resolve(args.algorithm, args.mode, args.frequency, None if window is None else int(window),
+                                **params)
+    settings = TrainingSettings(mode=args.mode, frequency=args.frequency or "epoch", algorithm=chosen)
     job_config.check_trainable(model, settings)
     fit = FitArguments(epochs=args.epochs, batch_size=args.batch_size, validation_split=args.validation_split,
                        seed=args.seed)
@@ -57,8 +61,12 @@ def save(args):
         weights = conn.pull(end_of_training=True)  # the optimizer finishes them (use_ema)
         history = conn.history()
         state = conn.worker_state()
+        members = conn.members()  # the ensemble algorithm's models (none for the others)
     job_config.assign_trainable(model, from_tensor(weights.values))
-    job_config.assign_state(model, state)
+    if members:
+        model = ensemble.average_ensemble(ensemble.members_from_wire(model, members), name=f"{model.name}_ensemble")
+    else:
+        job_config.assign_state(model, state)
     model.save(args.out)
     print(json.dumps({name: [row.values[name] for row in history.epochs if name in row.values]
                       for name in history.names}))
@@ -76,7 +84,9 @@ def main(argv=None):
     d = sub.add_parser("describe", parents=[server])
     d.add_argument("--model", required=True)
     d.add_argument("--mode", default="asynchronous")
-    d.add_argument("--frequency", default="epoch")
+    d.add_argument("--frequency", default=None)
+    d.add_argument("--algorithm", default=None)
+    d.add_argument("--algorithm-params", default=None, help="the algorithm's parameters as JSON")
     d.add_argument("--workers", type=int, required=True)
     d.add_argument("--epochs", type=int, default=10)
     d.add_argument("--batch-size", type=int, default=32)

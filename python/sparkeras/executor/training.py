@@ -69,6 +69,8 @@ class TrainingTask:
             loop = _TrainingLoop(conn, wm, cfg, welcome, base)
             ready = time.perf_counter()
             loop.run(spill, n_train, seed=(cfg.seed + 7919 * partition) % 2 ** 63)
+            if cfg.algorithm == "ensemble":
+                loop.send_member(n_train)
             conn.done()
         return {"partition": partition, "samples": loop.samples, "steps": loop.steps,
                 "resumed_after_pushes": welcome.resume_pushes,
@@ -107,6 +109,12 @@ def class_weights(weights):
     return of
 
 
+# dist-keras's algorithms (driver/algorithms.py), by what the worker does at the end of a window.
+NORMALISED = ("agn", "adag")  # the change is divided by the batches it accumulates
+ELASTIC = ("aeasgd", "eamsgd")  # worker and centre pull towards each other; the worker keeps its own weights
+LOCAL_ONLY = ("ensemble",)  # never exchanges weights
+
+
 class _TrainingLoop:
     def __init__(self, conn, wm, cfg, welcome, base):
         self.conn, self.wm, self.cfg = conn, wm, cfg
@@ -114,20 +122,29 @@ class _TrainingLoop:
         self.base = base
         self.steps_per_epoch = welcome.steps_per_epoch
         self.window = max(1, cfg.communication_window)
-        self.per_batch_gradients = cfg.frequency == "batch" and self.window == 1
+        self.algorithm = cfg.algorithm
+        self.per_batch_gradients = cfg.frequency == "batch" and self.window == 1 and not self.algorithm
+        # averaging pushes every `window` epochs; everything else counts windows of batches
+        self.epochs_per_push = self.window if cfg.frequency == "epoch" else 1
+        params = dict(cfg.algorithm_params)
+        self.alpha = params.get("rho", 0.0) * params.get("learning_rate", 0.0)
         self.resume_pushes = welcome.resume_pushes
         self.steps = self.samples = 0
         self.position = (0, 0)  # (epoch, step) being trained, for error messages
+        self.epoch = 0  # sent with pushes, for the server's staleness per epoch
         self._next_running_report = 0.0  # the first push carries them, so the bar shows a loss early
 
     def resume_point(self, steps_per_epoch):
         """(epoch, batch) to start from: an earlier attempt of this task had `resume_pushes`
         of its pushes applied by the server, which covered everything before that point."""
-        if self.cfg.frequency == "epoch":
-            pushes_per_epoch, batches_per_push = 1, steps_per_epoch
-        else:  # every window of batches, and the rest of the epoch
-            batches_per_push = 1 if self.per_batch_gradients else self.window
-            pushes_per_epoch = -(-steps_per_epoch // batches_per_push)
+        if self.algorithm in LOCAL_ONLY:
+            return self.cfg.initial_epoch, 0  # nothing reaches the server before the end
+        if self.cfg.frequency == "epoch":  # every `epochs_per_push` epochs (and the last), from the first epoch
+            first = self.cfg.initial_epoch + self.resume_pushes * self.epochs_per_push
+            return min(first, self.cfg.epochs), 0
+        # every window of batches, and the rest of the epoch
+        batches_per_push = 1 if self.per_batch_gradients else self.window
+        pushes_per_epoch = -(-steps_per_epoch // batches_per_push)
         epoch, pushed = divmod(self.resume_pushes, pushes_per_epoch)
         return self.cfg.initial_epoch + epoch, pushed * batches_per_push
 
@@ -140,11 +157,13 @@ class _TrainingLoop:
         prefix = "weighted_" if weights_of or spill.weights is not None else ""
         gradient_step = wm.step(prefix + "assign_and_gradient") if self.per_batch_gradients else None
         train_step = None if self.per_batch_gradients else wm.step(prefix + "train_step")
+        unpushed_epochs = 0  # frequency 'epoch': epochs trained since the last push
         for epoch in range(first_epoch, cfg.epochs):
             # One generator per epoch, so that a retried attempt shuffles each epoch as the first did.
             rng = np.random.default_rng([seed, epoch]) if cfg.shuffle else None
             wm.reset_metrics()
-            since_push = 0
+            since_push = since_batches = 0
+            self.epoch = epoch
             # Synchronous workers all run the same number of steps; smaller partitions wrap around.
             batches = spill.batches(0, n_train, bs, rng, steps=self.steps_per_epoch or None)
             for s, (xs, yb, *wb) in enumerate(batches):
@@ -162,23 +181,61 @@ class _TrainingLoop:
                 else:
                     train_step(constant(xb), constant(yb), *extra)
                     since_push += rows
+                    since_batches += 1
                     if cfg.frequency == "batch" and (s + 1) % self.window == 0:
-                        self._push_delta(since_push)
-                        since_push = 0
+                        self._end_window(since_push, since_batches)
+                        since_push = since_batches = 0
                 self.steps += 1
                 self.samples += rows
-            if cfg.frequency == "epoch" or since_push:
-                self._push_delta(since_push or n_train)
+            if cfg.frequency == "batch" and since_push:
+                self._end_window(since_push, since_batches)
+            pushes_epochs = cfg.frequency == "epoch" and self.algorithm not in LOCAL_ONLY
+            unpushed_epochs += 1
+            if pushes_epochs and (epoch == cfg.epochs - 1 or (epoch + 1 - cfg.initial_epoch) % self.epochs_per_push == 0):
+                self._push_delta(n_train * unpushed_epochs)
+                unpushed_epochs = 0
             if self.per_batch_gradients:
                 wm.assign_flat(self.base)
             if self._report(epoch, n_train, spill):
+                if pushes_epochs and unpushed_epochs:
+                    self._push_delta(n_train * unpushed_epochs)  # stopped by a callback: what was trained counts
                 break  # a driver callback set model.stop_training
 
-    def _push_delta(self, samples):
-        current = self.wm.read_flat().numpy()
-        self._exchange(wire.DELTA, current - self.base, samples)
+    def _end_window(self, samples, batches):
+        """The exchange at the end of a window of local batches, as the algorithm does it."""
+        if self.algorithm in ELASTIC:
+            self._elastic_exchange(samples)
+        elif self.algorithm not in LOCAL_ONLY:
+            self._push_delta(samples, divide_by=batches if self.algorithm in NORMALISED else 1)
 
-    def _exchange(self, kind, values, samples):
+    def _push_delta(self, samples, divide_by=1):
+        current = self.wm.read_flat().numpy()
+        delta = current - self.base
+        if divide_by != 1:
+            delta /= np.float32(divide_by)
+        self._exchange(wire.DELTA, delta, samples)
+
+    def _elastic_exchange(self, samples):
+        """AEASGD/EAMSGD: pull the centre c, E = alpha (w - c); the worker moves to w - E and the
+        server adds E, so both move towards each other; the worker keeps training from w - E."""
+        centre = self.conn.pull()
+        self.version = centre.version
+        current = self.wm.read_flat().numpy()
+        elastic = np.float32(self.alpha) * (current - from_tensor(centre.values))
+        self.wm.assign_flat(current - elastic)
+        self._exchange(wire.DELTA, elastic, samples, want_weights=False)
+
+    def send_member(self, n_train):
+        """The ensemble algorithm: this worker's trained model, kept by the server for the driver."""
+        update = wire.Envelope()
+        update.worker_state.samples = n_train
+        to_tensor(self.wm.read_flat().numpy(), out=update.worker_state.trainable)
+        state = self.wm.read_state()
+        if state is not None:
+            to_tensor(state, out=update.worker_state.non_trainable)
+        self.conn.call(update)
+
+    def _exchange(self, kind, values, samples, want_weights=True):
         # The epoch's running metrics ride along about once a second, for the driver's progress bar.
         now = time.monotonic()
         running = None
@@ -186,8 +243,11 @@ class _TrainingLoop:
             running = self.wm.metrics()
             self._next_running_report = now + RUNNING_METRICS_EVERY
         try:
-            reply = self.conn.call_parts(encode_push(kind, self.version, samples, values,
-                                                     running_metrics=running)).weights
+            reply = self.conn.call_parts(encode_push(kind, self.version, samples, values, want_weights=want_weights,
+                                                     running_metrics=running, epoch=self.epoch))
+            if not want_weights:
+                return
+            reply = reply.weights
         except ServerError as e:
             if NON_FINITE_REFUSED not in str(e):
                 raise

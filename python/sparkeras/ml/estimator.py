@@ -7,7 +7,7 @@ from pyspark.ml import Estimator, Model
 from pyspark.ml.functions import array_to_vector
 from pyspark.sql import functions as F
 
-from sparkeras.driver import columns, engine, inference, model_spec
+from sparkeras.driver import columns, engine, ensemble, inference, model_spec
 from sparkeras.driver.job_config import FitArguments, TrainingSettings
 from sparkeras.errors import ModelSpecError
 from sparkeras.ml import persistence
@@ -28,7 +28,8 @@ class KerasEstimator(Estimator, KerasParams, KerasTrainingParams, persistence.Ke
                  mode="asynchronous", frequency="epoch", numWorkers=None, validationSplit=0.0,
                  featuresCol="features", featuresCols=None, labelCol="label", predictionCol="prediction",
                  probabilityCol="probability", rawPredictionCol="rawPrediction", task=None, customObjects=None,
-                 verbose=0, seed=None, callbacks=None):
+                 verbose=0, seed=None, callbacks=None, algorithm=None, communicationWindow=None, rho=None,
+                 algorithmLearningRate=None, gamma=None, momentum=None):
         super().__init__()
         self._set(**{k: v for k, v in self._input_kwargs.items() if v is not None})
 
@@ -73,6 +74,15 @@ class KerasEstimator(Estimator, KerasParams, KerasTrainingParams, persistence.Ke
         """Keras callbacks for every fit, run on the driver as under SparkModel.fit (never saved)."""
         return self._set(callbacks=list(value))
 
+    def setAlgorithm(self, value):
+        return self._set(algorithm=value)
+
+    def setCommunicationWindow(self, value):
+        return self._set(communicationWindow=value)
+
+    def getAlgorithm(self):
+        return self._get(self.algorithm)
+
     def getEpochs(self):
         return self.getOrDefault(self.epochs)
 
@@ -110,8 +120,11 @@ class KerasEstimator(Estimator, KerasParams, KerasTrainingParams, persistence.Ke
 
     def _fit(self, dataset):
         model = self.fresh_model()
+        chosen = self.chosen_algorithm()
+        window = self._get(self.communicationWindow)
         settings = TrainingSettings(mode=self.getMode(), frequency=self.getFrequency(),
-                                    custom_objects=self.getCustomObjects() or {})
+                                    communication_window=window if window and not chosen else 1,
+                                    custom_objects=self.getCustomObjects() or {}, algorithm=chosen)
         args = FitArguments(epochs=self.getEpochs(), batch_size=self.getBatchSize(),
                             validation_split=self.getOrDefault(self.validationSplit), seed=self.explicit_seed(),
                             verbose=self.getOrDefault(self.verbose))
@@ -119,6 +132,9 @@ class KerasEstimator(Estimator, KerasParams, KerasTrainingParams, persistence.Ke
         source, _ = columns.frame_source(dataset, model, self.feature_columns(), self.getLabelCol())
         history = engine.fit(model, source, settings, args, self._get(self.numWorkers),
                              callbacks=self._get(self.callbacks) or ())
+        members = getattr(history, "members", None)
+        if members is not None:  # the ensemble algorithm: the model applies their averaging ensemble
+            model = ensemble.average_ensemble(members, name=f"{model.name}_ensemble")
         fitted = KerasModel(model=model, labelCol=self.getLabelCol(), predictionCol=self.getPredictionCol(),
                             probabilityCol=self.getProbabilityCol(), rawPredictionCol=self.getRawPredictionCol(),
                             task=task,
@@ -127,7 +143,8 @@ class KerasEstimator(Estimator, KerasParams, KerasTrainingParams, persistence.Ke
         if self.isSet(self.featuresCols):
             fitted._set(featuresCols=self.getOrDefault(self.featuresCols))
         fitted.history = history.history
-        fitted.history_params = history.params  # how it ran: workers, steps, seconds, peak memory
+        fitted.history_params = history.params  # how it ran: workers, steps, seconds, peak memory, staleness
+        fitted.members = members
         return fitted
 
 
@@ -150,6 +167,7 @@ class KerasModel(Model, KerasParams, persistence.KerasReadWrite):
         self.keras_model = kwargs.pop("model", None)
         self.history = {}
         self.history_params = {}
+        self.members = None  # the ensemble algorithm's trained models (their ensemble is the model applied)
         self._set(**{k: v for k, v in kwargs.items() if v is not None})
 
     def _transform(self, dataset):

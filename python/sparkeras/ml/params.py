@@ -8,6 +8,8 @@ from pyspark.ml.param import Param, Params, TypeConverters
 from pyspark.ml.param.shared import (HasFeaturesCol, HasLabelCol, HasPredictionCol, HasProbabilityCol,
                                      HasRawPredictionCol, HasSeed)
 
+from sparkeras.driver import algorithms
+
 
 def _identity(value):
     return value
@@ -91,6 +93,22 @@ class KerasTrainingParams(HasSeed):
     callbacks = Param(Params._dummy(), "callbacks",
                       "Keras callbacks run on the driver as epochs complete (not saved with the stage)",
                       typeConverter=_identity)
+    # dist-keras's algorithms (driver/algorithms.py); unset Params take the algorithm's defaults
+    algorithm = Param(Params._dummy(), "algorithm",
+                      "a distributed algorithm: downpour, agn, adag, dynsgd, aeasgd, eamsgd, averaging or ensemble",
+                      typeConverter=TypeConverters.toString)
+    communicationWindow = Param(Params._dummy(), "communicationWindow",
+                                "batches (averaging: epochs) between exchanges with the parameter server",
+                                typeConverter=TypeConverters.toInt)
+    rho = Param(Params._dummy(), "rho", "aeasgd, eamsgd: the elastic rate is rho * algorithmLearningRate",
+                typeConverter=TypeConverters.toFloat)
+    algorithmLearningRate = Param(Params._dummy(), "algorithmLearningRate",
+                                  "aeasgd, eamsgd: the algorithm's learning rate (eamsgd's workers step at it)",
+                                  typeConverter=TypeConverters.toFloat)
+    gamma = Param(Params._dummy(), "gamma", "adag: how far a weight may move before a stale change to it is damped",
+                  typeConverter=TypeConverters.toFloat)
+    momentum = Param(Params._dummy(), "momentum", "eamsgd: the workers' Nesterov momentum",
+                     typeConverter=TypeConverters.toFloat)
 
     def __init__(self):
         super().__init__()
@@ -99,6 +117,15 @@ class KerasTrainingParams(HasSeed):
 
     def _get(self, param):
         return self.getOrDefault(param) if self.isDefined(param) else None
+
+    def chosen_algorithm(self):
+        """The algorithm the Params choose, checked, with its defaults (None for sparkeras's own)."""
+        return algorithms.resolve(
+            self._get(self.algorithm), self.getOrDefault(self.mode),
+            frequency=self.getOrDefault(self.frequency) if self.isSet(self.frequency) else None,
+            communication_window=self._get(self.communicationWindow), rho=self._get(self.rho),
+            learning_rate=self._get(self.algorithmLearningRate), gamma=self._get(self.gamma),
+            momentum=self._get(self.momentum))
 
     def explicit_seed(self):
         """The seed the user set, or None (Spark's default seed is the class name's hash)."""

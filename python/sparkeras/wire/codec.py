@@ -52,7 +52,7 @@ def _field(number, payload_length):
     return _varint(number << 3 | 2) + _varint(payload_length)
 
 
-def encode_push(kind, base_version, samples, values, want_weights=True, running_metrics=None):
+def encode_push(kind, base_version, samples, values, want_weights=True, running_metrics=None, epoch=0):
     """An Envelope{push} as a list of buffers whose last one is `values` itself, so the
     tensor's bytes go from numpy to the socket without a copy. Protobuf's encoding of a
     message is the concatenation of its fields, so this parses as an ordinary Envelope."""
@@ -60,7 +60,7 @@ def encode_push(kind, base_version, samples, values, want_weights=True, running_
     raw = memoryview(values).cast("B")
     tensor_head = wire.Tensor(dtype=wire.FLOAT32, shape=[values.size]).SerializeToString() + _field(3, raw.nbytes)
     push_head = wire.Push(kind=kind, base_version=base_version, samples=samples, want_weights=want_weights,
-                          running_metrics=running_metrics or {}).SerializeToString()
+                          running_metrics=running_metrics or {}, epoch=epoch).SerializeToString()
     push_head += _field(3, len(tensor_head) + raw.nbytes) + tensor_head
     envelope_head = _field(wire.Envelope.PUSH_FIELD_NUMBER, len(push_head) + raw.nbytes) + push_head
     return [envelope_head, raw]

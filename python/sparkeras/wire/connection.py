@@ -110,6 +110,10 @@ class Connection:
         """The workers' non-trainable state, averaged by rows (a WorkerState; samples 0 if none)."""
         return self.call(envelope(state_request=wire.StateRequest())).worker_state
 
+    def members(self):
+        """The ensemble algorithm's trained models, one WorkerState per partition."""
+        return list(self.call(envelope(members_request=wire.MembersRequest())).members.members)
+
     def done(self):
         self.call(envelope(done=wire.Done()))
 

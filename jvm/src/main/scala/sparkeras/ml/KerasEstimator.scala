@@ -61,8 +61,11 @@ class KerasEstimator(override val uid: String) extends Estimator[KerasModel] wit
     try {
       val server = Seq("--host", coordinator.getHost, "--port", coordinator.getPort.toString, "--token", coordinator.getToken)
       val describe = PythonWorker.driver(python, Seq("describe", "--model", template.toString, "--workers", workers.toString,
-        "--mode", $(mode), "--frequency", $(frequency), "--epochs", $(epochs).toString, "--batch-size", $(batchSize).toString,
+        "--mode", $(mode), "--epochs", $(epochs).toString, "--batch-size", $(batchSize).toString,
         "--validation-split", $(validationSplit).toString) ++
+        // an algorithm sets the frequency itself; one set by hand is checked against it
+        (if (isDefined(algorithm) && !isSet(frequency)) Nil else Seq("--frequency", $(frequency))) ++
+        algorithmArguments ++
         get(learningRate).toSeq.flatMap(r => Seq("--learning-rate", r.toString)) ++
         (if (isSet(seed)) Seq("--seed", $(seed).toString) else Nil) ++ server)
       val described = JsonMethods.parse(describe.output().linesIterator.toSeq.last)

@@ -37,6 +37,28 @@ trait KerasTrainingParams extends KerasParams with SharedSeedParam {
   final val validationSplit = new DoubleParam(this, "validationSplit", "fraction of each worker's rows held out",
     ParamValidators.inRange(0.0, 1.0, lowerInclusive = true, upperInclusive = false))
   final val verbose = new IntParam(this, "verbose", "print progress while training")
+  // dist-keras's algorithms; unset Params take the algorithm's defaults (checked by the Python driver's describe)
+  final val algorithm = new Param[String](this, "algorithm",
+    "a distributed algorithm: downpour, agn, adag, dynsgd, aeasgd, eamsgd, averaging or ensemble",
+    ParamValidators.inArray(Array("downpour", "agn", "adag", "dynsgd", "aeasgd", "eamsgd", "averaging", "ensemble")))
+  final val communicationWindow = new IntParam(this, "communicationWindow",
+    "batches (averaging: epochs) between exchanges with the parameter server", ParamValidators.gtEq(1))
+  final val rho = new DoubleParam(this, "rho", "aeasgd, eamsgd: the elastic rate is rho * algorithmLearningRate",
+    ParamValidators.gt(0.0))
+  final val algorithmLearningRate = new DoubleParam(this, "algorithmLearningRate",
+    "aeasgd, eamsgd: the algorithm's learning rate (eamsgd's workers step at it)", ParamValidators.gt(0.0))
+  final val gamma = new DoubleParam(this, "gamma", "adag: how far a weight may move before a stale change to it is damped",
+    ParamValidators.gt(0.0))
+  final val momentum = new DoubleParam(this, "momentum", "eamsgd: the workers' Nesterov momentum",
+    ParamValidators.inRange(0.0, 1.0, lowerInclusive = true, upperInclusive = false))
+
+  /** The describe command's arguments for the chosen algorithm (none without one). */
+  def algorithmArguments: Seq[String] = get(algorithm).toSeq.flatMap { name =>
+    val params = Seq("communication_window" -> get(communicationWindow).map(_.toDouble), "rho" -> get(rho),
+      "learning_rate" -> get(algorithmLearningRate), "gamma" -> get(gamma), "momentum" -> get(momentum))
+      .collect { case (k, Some(v)) => s"\"$k\": $v" }
+    Seq("--algorithm", name, "--algorithm-params", params.mkString("{", ", ", "}"))
+  }
 
   setDefault(epochs -> 10, batchSize -> 32, mode -> "asynchronous", frequency -> "epoch", validationSplit -> 0.0,
     verbose -> 0)
