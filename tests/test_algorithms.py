@@ -147,3 +147,26 @@ def test_the_estimator_trains_with_an_algorithm_and_saves_it(spark, digits, make
     after = np.array([r.probability.toArray() for r in reloaded.transform(test).select("probability").collect()])
     assert np.allclose(before, after, atol=1e-6)
     assert np.mean(np.argmax(after, axis=1) == y_test) >= 0.9
+
+
+def test_the_scala_estimator_trains_an_ensemble(spark, digits, make_mlp, tmp_path):
+    from py4j.protocol import Py4JJavaError
+    from pyspark.ml.linalg import Vectors
+    from pyspark.sql import DataFrame
+    from sparkeras.driver import bridge
+    x_train, x_test, y_train, y_test = digits
+    frame = spark.createDataFrame([(Vectors.dense(r.tolist()), float(y)) for r, y in zip(x_train, y_train)],
+                                  ["features", "label"])
+    model_file = str(tmp_path / "template.keras")
+    make_mlp().save(model_file)
+
+    def estimator():
+        return (bridge.new_instance(spark.sparkContext, "sparkeras.ml.KerasEstimator").setModelFile(model_file)
+                .setEpochs(10).setNumWorkers(2))
+    fitted = estimator().setAlgorithm("ensemble").fit(frame._jdf)
+    test = spark.createDataFrame([(Vectors.dense(r.tolist()),) for r in x_test], ["features"]).coalesce(1)
+    rows = DataFrame(fitted.transform(test._jdf), spark).select("prediction").collect()
+    accuracy = np.mean([r.prediction == y for r, y in zip(rows, y_test)])
+    assert accuracy >= 0.9, accuracy
+    with pytest.raises(Py4JJavaError, match="runs in the asynchronous and hogwild modes"):
+        estimator().setAlgorithm("agn").setMode("synchronous").fit(frame._jdf)

@@ -59,6 +59,9 @@ class CheckpointSpec extends AnyFunSuite {
         val d = new TestClient(second.getPort); d.hello(tokenOf(second), Role.DRIVER)
         val h = d.call(Envelope.newBuilder().setHistoryRequest(HistoryRequest.getDefaultInstance).build()).getHistory
         assert(h.getEpochsCount == 3 && h.getEpochs(0).getValuesMap.get("loss") == 2.0, h)
+        // staleness restored: four pushes of staleness 0, 1, 2, 3, then the resumed job's fifth, 4 updates stale
+        val e0 = h.getEpochs(0)
+        assert((e0.getPushes, e0.getStalenessMean, e0.getStalenessMax) == (5L, 2.0, 4L), e0)
       } finally second.stop()
     } finally first.stop()
   }

@@ -42,6 +42,12 @@ class KerasEstimator(override val uid: String) extends Estimator[KerasModel] wit
   def setRawPredictionCol(value: String): this.type = set(rawPredictionCol, value)
   def setTask(value: String): this.type = set(task, value)
   def setPythonExec(value: String): this.type = set(pythonExec, value)
+  def setAlgorithm(value: String): this.type = set(algorithm, value)
+  def setCommunicationWindow(value: Int): this.type = set(communicationWindow, value)
+  def setRho(value: Double): this.type = set(rho, value)
+  def setAlgorithmLearningRate(value: Double): this.type = set(algorithmLearningRate, value)
+  def setGamma(value: Double): this.type = set(gamma, value)
+  def setMomentum(value: Double): this.type = set(momentum, value)
 
   override def fit(dataset: Dataset[_]): KerasModel = {
     require(isDefined(modelFile), "KerasEstimator needs modelFile: a compiled Keras model saved from Python (.keras)")

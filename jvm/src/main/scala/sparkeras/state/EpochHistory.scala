@@ -27,6 +27,14 @@ final class EpochHistory {
     epoch.size
   }
 
+  /** Staleness per epoch, as (epoch, pushes, sum, max), for checkpoints. */
+  def stalenessRecords: Seq[(Int, Long, Long, Long)] = synchronized(staleness.toSeq.map { case (e, s) => (e, s(0), s(1), s(2)) })
+
+  /** Puts back what `stalenessRecords` gave, from a checkpoint. */
+  def restoreStaleness(epoch: Int, pushes: Long, sum: Long, max: Long): Unit = synchronized {
+    staleness(epoch) = Array(pushes, sum, max)
+  }
+
   /** Every report, as (partition, metrics), for checkpoints. */
   def all: Seq[(Int, EpochMetrics)] = synchronized(reports.values.flatMap(_.toSeq).toSeq)
 

@@ -279,6 +279,9 @@ final class TrainingJob(val config: JobConfig) {
       finally checkpointLock.writeLock.unlock()
     }
     history.all.foreach { case (p, m) => b.addMetrics(Checkpoint.PartitionMetrics.newBuilder().setPartition(p).setMetrics(m)) }
+    history.stalenessRecords.foreach { case (e, n, sum, max) =>
+      b.addStaleness(Checkpoint.EpochStaleness.newBuilder().setEpoch(e).setPushes(n).setSum(sum).setMax(max))
+    }
     b.build()
   }
 
@@ -295,6 +298,7 @@ final class TrainingJob(val config: JobConfig) {
       if (cp.getStepsPerEpoch > 0) synchronized { agreedSteps = cp.getStepsPerEpoch }
     }
     cp.getMetricsList.asScala.foreach(pm => history.record(pm.getPartition, pm.getMetrics))
+    cp.getStalenessList.asScala.foreach(s => history.restoreStaleness(s.getEpoch, s.getPushes, s.getSum, s.getMax))
     (0 until cp.getEpochsDone).foreach(completedEpochs.add)
   }
 
