@@ -20,6 +20,7 @@ _LAZY = {
     "to_simple_rdd": "sparkeras.utils.rdd_utils",
     "spark_session": "sparkeras.driver.session",
     "register_udf": "sparkeras.ml.sql",
+    "register_image_udf": "sparkeras.ml.sql",
 }
 
 __all__ = sorted(_LAZY) + ["ModelSpecError", "SparkerasError", "TrainingFailed", "UnsafeLoadRefused", "__version__"]

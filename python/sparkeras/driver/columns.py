@@ -3,7 +3,9 @@ a Keras stage accepts, and how they become the flat numeric arrays f0..fk and y 
 the workers read through Arrow batches. The Scala stages accept the same (Rows.scala).
 
 Features: a Spark ML Vector, an array of numbers (nested arrays are flattened and
-reshaped to the model's input in the worker), or a single number.
+reshaped to the model's input in the worker), or a single number; for a model input of
+shape (height, width, channels), also images: Spark's `image` struct, binary file content
+or a path, decoded on the executors to RGB values 0-255 at the input's size (driver/images.py).
 Labels: a number (integral types as long, others as float), a Vector, or an array of numbers.
 A number under categorical cross-entropy is a class index, one-hot encoded to the model's
 output width (as elephas's `categorical` does).
@@ -14,6 +16,7 @@ from pyspark.ml.linalg import VectorUDT
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from sparkeras.driver import images
 from sparkeras.driver.model_spec import check_sample, input_shapes, loss_name, output_width
 from sparkeras.driver.stage import FrameSource
 from sparkeras.errors import ModelSpecError
@@ -40,9 +43,16 @@ def _column_type(df, name, role):
     return fields[name]
 
 
-def feature_expr(df, name):
-    """Column `name` as a flat array<float>, after checking it exists and has a type Keras can take."""
+def feature_expr(df, name, shape=None):
+    """Column `name` as a flat array<float>, after checking it exists and has a type Keras can take
+    (image columns need the model input's `shape`, (height, width, channels))."""
     dtype = _column_type(df, name, "feature")
+    image_input = shape is not None and len(shape) == 3 and shape[2] in (1, 3)
+    if image_input and images.is_image_column(dtype):
+        return images.pixels_udf(tuple(shape))(F.col(name))
+    if images.is_image_struct(dtype):
+        raise ModelSpecError(f"feature column {name!r} holds images, but the model input it feeds has shape {shape}; "
+                             "images feed an input of shape (height, width, 1 or 3 channels)")
     if _is_vector(dtype):
         return vector_to_array(F.col(name), "float32")
     if isinstance(dtype, T.ArrayType) and _numeric_leaf(dtype):
@@ -54,7 +64,8 @@ def feature_expr(df, name):
         return F.array(F.col(name).cast("float"))
     raise ModelSpecError(
         f"feature column {name!r} has type {dtype.simpleString()}; expected a Spark ML Vector, "
-        "an array of numbers (nested arrays for images or sequences) or a number")
+        "an array of numbers (nested arrays for images or sequences), a number, or images (Spark's image struct, "
+        "binary file content or a path) for an input of shape (height, width, channels)")
 
 
 def label_expr(df, name):
@@ -97,10 +108,12 @@ def _one_hot_classes(df, model, label):
     return None
 
 
-def as_array_columns(df, features, label=None, one_hot=None):
+def as_array_columns(df, features, label=None, one_hot=None, shapes=None):
     """The feature (and label) columns as flat numeric arrays named f0..fk (and y); with
-    `one_hot`, a scalar class-index label becomes a one-hot array of that width."""
-    selected = [feature_expr(df, name).alias(f"f{i}") for i, name in enumerate(features)]
+    `one_hot`, a scalar class-index label becomes a one-hot array of that width. `shapes`:
+    the model inputs' shapes, which image columns are decoded to."""
+    shapes = list(shapes or [])[:len(features)] + [None] * max(0, len(features) - len(shapes or []))
+    selected = [feature_expr(df, name, shape).alias(f"f{i}") for i, (name, shape) in enumerate(zip(features, shapes))]
     if label is not None:
         selected.append((one_hot_expr(df, label, one_hot) if one_hot else label_expr(df, label)).alias("y"))
     return df.select(*selected)
@@ -124,7 +137,7 @@ def frame_source(dataset, model, features, label=None, where=None):
     """A stage source over `dataset`'s feature (and label) columns, checked against the
     model on the first row; also returns that row as (x, y) for the driver's own use."""
     one_hot = _one_hot_classes(dataset, model, label) if label is not None else None
-    arrays = as_array_columns(dataset, features, label, one_hot)
+    arrays = as_array_columns(dataset, features, label, one_hot, shapes=input_shapes(model))
     first = arrays.limit(1).collect()
     if not first:
         raise ModelSpecError("the DataFrame is empty: there is nothing to train or evaluate on")

@@ -175,8 +175,10 @@ class KerasModel(Model, KerasParams, persistence.KerasReadWrite):
         features = self.feature_columns()
         temp = [f"__sparkeras_f{i}" for i in range(len(features))]
         frame = dataset
-        for name, column in zip(temp, features):
-            frame = frame.withColumn(name, columns.feature_expr(dataset, column))
+        shapes = model_spec.input_shapes(model) if len(model_spec.input_shapes(model)) == len(features) \
+            else [None] * len(features)
+        for name, column, shape in zip(temp, features, shapes):
+            frame = frame.withColumn(name, columns.feature_expr(dataset, column, shape))
         raw = F.col("__sparkeras_raw")
         udf = inference.predict_udf(dataset.sparkSession, model, self.getCustomObjects())
         frame = frame.withColumn("__sparkeras_raw", udf(*temp))

@@ -1,5 +1,5 @@
 """Trained models callable from Spark SQL, and the pandas UDF behind them."""
-from sparkeras.driver import inference
+from sparkeras.driver import images, inference
 from sparkeras.ml.estimator import KerasModel
 
 
@@ -18,3 +18,18 @@ def register_udf(spark, name, model, batch_size=1024):
     keras_model = model.keras_model if isinstance(model, KerasModel) else model
     custom = model.getCustomObjects() if isinstance(model, KerasModel) else None
     return spark.udf.register(name, inference.predict_udf(spark, keras_model, custom, batch_size))
+
+
+def register_image_udf(spark, name, model, preprocessing="none", channel_order="RGB", batch_size=256):
+    """Registers `name` as a SQL function returning the model's raw output (array<float>) for
+    an image: Spark's image struct (spark.read.format("image")'s `image` column), binary file
+    content (binaryFile's `content`) or a local path, decoded, resized to the model's input,
+    put in `channel_order` and scaled by `preprocessing` ('none', 'unit', 'symmetric' or a
+    keras.applications module name) on the executors, in Arrow batches:
+
+        SELECT path, name(image) FROM images
+    """
+    keras_model = model.keras_model if isinstance(model, KerasModel) else model
+    custom = model.getCustomObjects() if isinstance(model, KerasModel) else None
+    return spark.udf.register(name, images.predict_udf(spark, keras_model, channel_order, preprocessing, custom,
+                                                       batch_size))
