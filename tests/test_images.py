@@ -80,6 +80,15 @@ def test_binary_content_paths_and_sql_give_the_same_predictions(spark, folder, f
     for name, scores in reference.items():
         for other in (by_bytes, by_path, by_sql):
             np.testing.assert_allclose(other[name], scores, rtol=1e-5, atol=1e-6)
+    # a preprocessing function runs on the executors: swapping channels is channelOrder='BGR'
+    swapped = KerasImageFileTransformer(inputCol="image", outputCol="scores", model=model,
+                                        preprocessingFn=lambda batch: batch[..., ::-1]).transform(frames[1])
+    bgr = KerasImageFileTransformer(inputCol="image", outputCol="scores", model=model, channelOrder="BGR")
+    by_fn = _by_origin(swapped.select("image.origin", "scores").collect(), "scores")
+    by_bgr = _by_origin(bgr.transform(frames[1]).select("image.origin", "scores").collect(), "scores")
+    for name, scores in by_bgr.items():
+        np.testing.assert_allclose(by_fn[name], scores, rtol=1e-5, atol=1e-6)
+    assert max(np.abs(by_bgr[n] - reference[n]).max() for n in reference) > 1e-3  # the order matters to the model
 
 
 def test_featurizer_and_logistic_regression_in_a_pipeline_saved_and_loaded(spark, folder, frames, tmp_path):
@@ -99,8 +108,9 @@ def test_featurizer_and_logistic_regression_in_a_pipeline_saved_and_loaded(spark
     assert {r.origin: r.prediction for r in again} == {r.origin: r.prediction for r in predicted}
 
 
-def test_a_keras_head_trained_on_the_features(spark, folder, frames):
+def test_a_keras_head_trained_on_the_features_in_a_pipeline(spark, folder, frames, tmp_path):
     import keras
+    from pyspark.ml import Pipeline, PipelineModel
     from sparkeras.ml import DeepImageFeaturizer, KerasEstimator
     train, test = frames
     featurizer = DeepImageFeaturizer(inputCol="image", outputCol="features", modelFile=folder["base_file"],
@@ -108,11 +118,32 @@ def test_a_keras_head_trained_on_the_features(spark, folder, frames):
     keras.utils.set_random_seed(0)
     head = keras.Sequential([keras.Input((64,)), keras.layers.Dense(10, activation="softmax")])
     head.compile(keras.optimizers.Adam(0.01), "sparse_categorical_crossentropy", metrics=["accuracy"])
-    fitted = KerasEstimator(model=head, epochs=40, numWorkers=2, featuresCol="features").fit(featurizer.transform(train))
-    rows = fitted.transform(featurizer.transform(test)).select("prediction", "label").collect()
+    fitted = Pipeline(stages=[featurizer, KerasEstimator(model=head, epochs=40, numWorkers=2)]).fit(train)
+    rows = fitted.transform(test).select("image.origin", "prediction", "label").collect()
     accuracy = np.mean([r.prediction == r.label for r in rows])
     print(f"KerasEstimator head on the features: test accuracy {accuracy:.4f}")
     assert accuracy >= HEAD_BAR, accuracy
+    fitted.write().overwrite().save(str(tmp_path / "head_pipeline"))
+    again = PipelineModel.load(str(tmp_path / "head_pipeline")).transform(test).select("image.origin", "prediction")
+    assert {r.origin: r.prediction for r in again.collect()} == {r.origin: r.prediction for r in rows}
+
+
+def test_cross_validation_over_the_heads_params(spark, folder, frames):
+    from pyspark.ml import Pipeline
+    from pyspark.ml.classification import LogisticRegression
+    from pyspark.ml.evaluation import MulticlassClassificationEvaluator
+    from pyspark.ml.tuning import CrossValidator, ParamGridBuilder
+    from sparkeras.ml import DeepImageFeaturizer
+    train, test = frames
+    head = LogisticRegression(maxIter=100)
+    pipeline = Pipeline(stages=[DeepImageFeaturizer(inputCol="image", outputCol="features",
+                                                    modelFile=folder["base_file"]), head])
+    grid = ParamGridBuilder().addGrid(head.regParam, [0.01, 10.0]).build()
+    evaluator = MulticlassClassificationEvaluator(metricName="accuracy")
+    cv = CrossValidator(estimator=pipeline, estimatorParamMaps=grid, evaluator=evaluator, numFolds=2, seed=1).fit(train)
+    assert cv.avgMetrics[0] > cv.avgMetrics[1] + 0.1, cv.avgMetrics  # heavy regularisation is worse, and CV sees it
+    assert cv.bestModel.stages[-1].getRegParam() == 0.01
+    assert evaluator.evaluate(cv.transform(test)) >= FEATURIZER_BAR
 
 
 def test_fine_tuning_on_image_columns_with_frozen_layers(spark, folder, frames):

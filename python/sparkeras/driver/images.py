@@ -36,10 +36,11 @@ def image_shape(model, what="the model"):
 
 
 def check_options(order, preprocessing):
-    """Fails on the driver, before any Spark work, for an unknown channel order or preprocessing."""
+    """Fails on the driver, before any Spark work, for an unknown channel order or preprocessing
+    (a name, or a function of a (rows, height, width, channels) float32 batch)."""
     if str(order).upper() not in ("RGB", "BGR"):
         raise ModelSpecError(f"channelOrder must be 'RGB' or 'BGR'; got {order!r}")
-    if preprocessing in (None, *decoding.SCALINGS):
+    if preprocessing in (None, *decoding.SCALINGS) or callable(preprocessing):
         return
     import keras
     if not hasattr(getattr(keras.applications, str(preprocessing), None), "preprocess_input"):
@@ -75,7 +76,9 @@ def predict_udf(spark, model, order="RGB", preprocessing=None, custom_objects=No
             outs = []
             for i in range(0, len(column), batch_size):
                 part = column.iloc[i:i + batch_size]
-                pixels = decoding.preprocess(decoding.decode(part, height, width, channels, order), preprocessing)
+                pixels = decoding.decode(part, height, width, channels, order)
+                pixels = np.asarray(preprocessing(pixels), np.float32) if callable(preprocessing) \
+                    else decoding.preprocess(pixels, preprocessing)
                 outs.append(inference.predict_array(handle, [pixels]))
             yield pd.Series(list(np.concatenate(outs)) if outs else [], dtype=object)
     return pandas_udf(predict, T.ArrayType(T.FloatType()))

@@ -67,9 +67,20 @@ class _ImageParams(Params):
                           "name whose preprocess_input applies (resnet50, mobilenet_v2, ...)",
                           typeConverter=TypeConverters.toString)
 
+    preprocessingFn = Param(Params._dummy(), "preprocessingFn",
+                            "a function of a float32 batch (rows, height, width, channels) of 0-255 values, applied "
+                            "instead of `preprocessing` (a Python object: not saved with the stage)",
+                            typeConverter=_identity)
+
     def __init__(self):
         super().__init__()
         self._setDefault(channelOrder="RGB", preprocessing="none")
+
+    def chosen_preprocessing(self):
+        """The function given as preprocessingFn, or the preprocessing's name."""
+        if self.isDefined(self.preprocessingFn) and self.getOrDefault(self.preprocessingFn) is not None:
+            return self.getOrDefault(self.preprocessingFn)
+        return self.getOrDefault(self.preprocessing)
 
 
 _IMAGES = "Spark's image struct (spark.read.format('image')), binary file content, or a path"
@@ -82,14 +93,14 @@ class KerasImageFileTransformer(_KerasApplier, _ImageParams):
 
     @keyword_only
     def __init__(self, *, inputCol=None, outputCol=None, model=None, modelFile=None, channelOrder=None,
-                 preprocessing=None, batchSize=None, customObjects=None):
+                 preprocessing=None, preprocessingFn=None, batchSize=None, customObjects=None):
         super().__init__()
         self._configure(dict(self._input_kwargs))
 
     def _transform(self, dataset):
         self._check_input(dataset, images.is_image_column, _IMAGES)
         udf = images.predict_udf(dataset.sparkSession, self.model(), self.getOrDefault(self.channelOrder),
-                                 self.getOrDefault(self.preprocessing), self.getCustomObjects(),
+                                 self.chosen_preprocessing(), self.getCustomObjects(),
                                  self.getOrDefault(self.batchSize))
         return dataset.withColumn(self.getOutputCol(), udf(dataset[self.getInputCol()]))
 
@@ -105,7 +116,7 @@ class DeepImageFeaturizer(_KerasApplier, _ImageParams):
 
     @keyword_only
     def __init__(self, *, inputCol=None, outputCol=None, model=None, modelFile=None, layerName=None,
-                 channelOrder=None, preprocessing=None, batchSize=None, customObjects=None):
+                 channelOrder=None, preprocessing=None, preprocessingFn=None, batchSize=None, customObjects=None):
         super().__init__()
         self._configure(dict(self._input_kwargs))
         self._features = None
@@ -120,7 +131,7 @@ class DeepImageFeaturizer(_KerasApplier, _ImageParams):
     def _transform(self, dataset):
         self._check_input(dataset, images.is_image_column, _IMAGES)
         udf = images.predict_udf(dataset.sparkSession, self.feature_model(), self.getOrDefault(self.channelOrder),
-                                 self.getOrDefault(self.preprocessing), self.getCustomObjects(),
+                                 self.chosen_preprocessing(), self.getCustomObjects(),
                                  self.getOrDefault(self.batchSize))
         return dataset.withColumn(self.getOutputCol(), array_to_vector(udf(dataset[self.getInputCol()])))
 

@@ -15,7 +15,7 @@ from pyspark.sql import SparkSession
 from sparkeras.errors import UnsafeLoadRefused
 
 # Params whose values are Python objects: never written as metadata.
-PYTHON_OBJECT_PARAMS = ("model", "buildFn", "customObjects", "custom_objects", "callbacks")
+PYTHON_OBJECT_PARAMS = ("model", "buildFn", "customObjects", "custom_objects", "callbacks", "preprocessingFn")
 
 
 def stage_class_name(instance):
