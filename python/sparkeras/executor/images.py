@@ -48,8 +48,17 @@ def _struct_pixels(row, h, w, c, data, height, width, channels):
     return _fit(_pil(pixels), height, width, channels)
 
 
+def _pillow():
+    try:
+        import PIL.Image
+    except ImportError as e:
+        raise ImportError("decoding and resizing images needs Pillow on the executors: pip install 'sparkeras[images]'"
+                          ) from e
+    return PIL.Image
+
+
 def _encoded_pixels(row, value, height, width, channels):
-    from PIL import Image, UnidentifiedImageError
+    Image = _pillow()
     if value is None:
         raise ValueError(f"image row {row} is null")
     if isinstance(value, str):  # a path: read here, on the executor
@@ -63,18 +72,18 @@ def _encoded_pixels(row, value, height, width, channels):
     try:
         image = Image.open(io.BytesIO(bytes(value)))
         image.load()
-    except UnidentifiedImageError as e:
+    except Image.UnidentifiedImageError as e:
         raise ValueError(f"image row {row} is not an image file Pillow can decode ({len(value)} bytes)") from e
     return _fit(image, height, width, channels)
 
 
 def _pil(pixels):
-    from PIL import Image
+    Image = _pillow()
     return Image.fromarray(pixels[..., 0] if pixels.shape[2] == 1 else pixels)
 
 
 def _fit(image, height, width, channels):
-    from PIL import Image
+    Image = _pillow()
     image = image.convert("L" if channels == 1 else "RGB")
     if image.size != (width, height):
         image = image.resize((width, height), Image.BILINEAR)
