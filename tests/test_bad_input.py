@@ -112,6 +112,11 @@ def test_unknown_keyword_arguments_are_errors_that_name_them(sc, digits, make_ml
     with pytest.raises(ModelSpecError, match=r"sample_weight.*evaluate"):
         spark_model.evaluate(x_test, y_test, sample_weight=np.ones(len(y_test)))
     assert len(spark_model.evaluate(x_test[:20], y_test[:20], verbose=0)) == 2, "verbose is accepted, as in Keras"
+    with pytest.raises(ModelSpecError, match=r"steps: Keras's predict takes it, sparkeras does not support it yet"):
+        spark_model.predict(x_test, steps=2)
+    with pytest.raises(ModelSpecError, match=r"callbacks: not an argument of predict\). It accepts: data, batch_size"):
+        spark_model.predict(x_test, callbacks=[])
+    assert spark_model.predict(x_test[:5], verbose=0).shape == (5, 10), "verbose is accepted, as in Keras"
 
 
 def test_checkpoint_arguments_are_checked(sc, digits, make_mlp, tmp_path):

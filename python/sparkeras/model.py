@@ -171,7 +171,7 @@ class SparkModel:
             self._master_network = ensemble.average_ensemble(self.members, name=f"{model.name}_ensemble")
         return history
 
-    def predict(self, data, batch_size=None):
+    def predict(self, data, batch_size=None, **kwargs):
         """Predictions for a numpy array or an RDD of feature rows, computed on the executors.
 
         Args:
@@ -179,10 +179,13 @@ class SparkModel:
                 inputs, a list with one array per input, or one array of flat rows that are
                 split across the inputs in order (as elephas does).
             batch_size: rows per prediction step (default: the model's batch_size).
+            verbose: accepted, as in Keras, and ignored; other keyword arguments are errors
+                naming them.
 
         Returns: one numpy array (a list of them for a model with several outputs), as
         Keras's predict; elephas's `sparkeras.spark_model.SparkModel` returns a list of rows.
         """
+        model_spec.refuse_unknown("predict", kwargs, ("data", "batch_size", "verbose"), ignored=("verbose",))
         model = self._master_network
         batch_size = int(batch_size or self.batch_size or 32)
         if isinstance(data, RDD):

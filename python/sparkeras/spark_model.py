@@ -13,10 +13,10 @@ __all__ = ["SparkModel", "AsynchronousSparkModel", "SparkMLlibModel", "load_spar
 
 
 class _ElephasPredictions:
-    def predict(self, data, batch_size=None):
+    def predict(self, data, batch_size=None, **kwargs):
         """Predictions for a numpy array or an RDD of feature rows, computed on the
         executors: a list with one numpy array per row, as elephas returns them."""
-        return list(super().predict(data, batch_size))
+        return list(super().predict(data, batch_size, **kwargs))
 
 
 class SparkModel(_ElephasPredictions, native.SparkModel):

@@ -34,6 +34,9 @@ class CheckpointSpec extends AnyFunSuite {
       a.join(10); b.join(10)
       (1 to 3).foreach(_ => a.push(Array(0.5f, 0.25f)))
       b.push(Array(-1f, 2f))
+      def state(c: TestClient, values: Array[Float], samples: Long): Envelope = c.call(Envelope.newBuilder()
+        .setWorkerState(WorkerState.newBuilder().setNonTrainable(TestClient.tensor(values)).setSamples(samples)).build())
+      assert(state(a, Array(1f, 3f), 10).hasAck && state(b, Array(3f, 5f), 30).hasAck)
       a.metrics(0, 10, 1.5)
       assert(first.latestCheckpoint(dir) == null, "epoch 0 is not complete until both partitions report")
       b.metrics(0, 10, 2.5)
@@ -62,6 +65,9 @@ class CheckpointSpec extends AnyFunSuite {
         // staleness restored: four pushes of staleness 0, 1, 2, 3, then the resumed job's fifth, 4 updates stale
         val e0 = h.getEpochs(0)
         assert((e0.getPushes, e0.getStalenessMean, e0.getStalenessMax) == (5L, 2.0, 4L), e0)
+        // BatchNormalization-style state restored: the row-weighted mean (1*10 + 3*30)/40, (3*10 + 5*30)/40
+        val mean = d.call(Envelope.newBuilder().setStateRequest(StateRequest.getDefaultInstance).build()).getWorkerState
+        assert(TestClient.floats(mean.getNonTrainable).toSeq == Seq(2.5f, 4.5f) && mean.getSamples == 40, mean)
       } finally second.stop()
     } finally first.stop()
   }

@@ -282,6 +282,9 @@ final class TrainingJob(val config: JobConfig) {
     history.stalenessRecords.foreach { case (e, n, sum, max) =>
       b.addStaleness(Checkpoint.EpochStaleness.newBuilder().setEpoch(e).setPushes(n).setSum(sum).setMax(max))
     }
+    states.forEach { (p, state) =>
+      b.addStates(WorkerState.newBuilder().setPartition(p).setSamples(state._2).setNonTrainable(Tensors.fromArray(state._1)))
+    }
     b.build()
   }
 
@@ -299,6 +302,9 @@ final class TrainingJob(val config: JobConfig) {
     }
     cp.getMetricsList.asScala.foreach(pm => history.record(pm.getPartition, pm.getMetrics))
     cp.getStalenessList.asScala.foreach(s => history.restoreStaleness(s.getEpoch, s.getPushes, s.getSum, s.getMax))
+    cp.getStatesList.asScala.foreach { s =>
+      states.put(s.getPartition, (Tensors.toArray(s.getNonTrainable, "checkpointed non-trainable state"), s.getSamples))
+    }
     (0 until cp.getEpochsDone).foreach(completedEpochs.add)
   }
 
