@@ -55,3 +55,38 @@ def test_a_killed_driver_resumes_from_its_checkpoint(tmp_path, spec):
           f"(uninterrupted {clean['applied_samples']})")
     assert abs(resumed["accuracy"] - clean["accuracy"]) <= limit, (resumed["accuracy"], clean["accuracy"])
     assert checkpoints(directory)[-1] == EPOCHS and len(checkpoints(directory)) == 3, checkpoints(directory)
+
+
+def test_both_estimators_checkpoint_and_resume_through_params(spark, digits, make_mlp, tmp_path):
+    from pyspark.ml.linalg import Vectors
+    from sparkeras.driver import bridge
+    from sparkeras.ml import KerasEstimator
+    x_train, _, y_train, _ = digits
+    frame = spark.createDataFrame([(Vectors.dense(r.tolist()), float(y)) for r, y in zip(x_train, y_train)],
+                                  ["features", "label"])
+    # Python stages: a fit of 2 epochs checkpoints both; the same fit asked for 4 resumes after 2
+    directory = str(tmp_path / "python")
+    KerasEstimator(model=make_mlp(), epochs=2, numWorkers=2, checkpointDir=directory, seed=3).fit(frame)
+    assert checkpoints(directory) == [1, 2]
+    resumed = KerasEstimator(model=make_mlp(), epochs=4, numWorkers=2, checkpointDir=directory,
+                             keepCheckpoints=2).fit(frame)
+    assert resumed.history_params["initial_epoch"] == 2 and resumed.history_params["checkpoint"]
+    assert checkpoints(directory) == [3, 4]
+    assert len(resumed.history["loss"]) == 4  # the resumed History is continuous: epochs 0-3
+    # Scala stages, the same Params
+    model_file = str(tmp_path / "template.keras")
+    make_mlp().save(model_file)
+    scala_dir = str(tmp_path / "scala")
+
+    def scala(epochs):
+        return (bridge.new_instance(spark.sparkContext, "sparkeras.ml.KerasEstimator").setModelFile(model_file)
+                .setEpochs(epochs).setNumWorkers(2).setCheckpointDir(scala_dir).setCheckpointEvery(2))
+    scala(2).fit(frame._jdf)
+    assert checkpoints(scala_dir) == [2]
+    first = os.path.join(scala_dir, "checkpoint-000002.pb")
+    written = os.stat(first).st_mtime_ns
+    scala(4).fit(frame._jdf)
+    assert checkpoints(scala_dir) == [2, 4]
+    assert os.stat(first).st_mtime_ns == written, "the resumed fit started after epoch 2, so it did not write it again"
+    with pytest.raises(Exception, match="was trained with seed"):
+        scala(6).setSeed(12345).fit(frame._jdf)

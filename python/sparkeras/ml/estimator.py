@@ -29,7 +29,8 @@ class KerasEstimator(Estimator, KerasParams, KerasTrainingParams, persistence.Ke
                  featuresCol="features", featuresCols=None, labelCol="label", predictionCol="prediction",
                  probabilityCol="probability", rawPredictionCol="rawPrediction", task=None, customObjects=None,
                  verbose=0, seed=None, callbacks=None, algorithm=None, communicationWindow=None, rho=None,
-                 algorithmLearningRate=None, gamma=None, momentum=None):
+                 algorithmLearningRate=None, gamma=None, momentum=None, checkpointDir=None, checkpointEvery=None,
+                 keepCheckpoints=None):
         super().__init__()
         self._set(**{k: v for k, v in self._input_kwargs.items() if v is not None})
 
@@ -73,6 +74,9 @@ class KerasEstimator(Estimator, KerasParams, KerasTrainingParams, persistence.Ke
     def setCallbacks(self, value):
         """Keras callbacks for every fit, run on the driver as under SparkModel.fit (never saved)."""
         return self._set(callbacks=list(value))
+
+    def setCheckpointDir(self, value):
+        return self._set(checkpointDir=value)
 
     def setAlgorithm(self, value):
         return self._set(algorithm=value)
@@ -127,7 +131,9 @@ class KerasEstimator(Estimator, KerasParams, KerasTrainingParams, persistence.Ke
                                     custom_objects=self.getCustomObjects() or {}, algorithm=chosen)
         args = FitArguments(epochs=self.getEpochs(), batch_size=self.getBatchSize(),
                             validation_split=self.getOrDefault(self.validationSplit), seed=self.explicit_seed(),
-                            verbose=self.getOrDefault(self.verbose))
+                            verbose=self.getOrDefault(self.verbose), checkpoint_dir=self._get(self.checkpointDir),
+                            checkpoint_every=self.getOrDefault(self.checkpointEvery),
+                            keep_checkpoints=self.getOrDefault(self.keepCheckpoints))
         task = model_spec.infer_task(model, self.getTask())
         source, _ = columns.frame_source(dataset, model, self.feature_columns(), self.getLabelCol())
         history = engine.fit(model, source, settings, args, self._get(self.numWorkers),

@@ -109,11 +109,19 @@ class KerasTrainingParams(HasSeed):
                   typeConverter=TypeConverters.toFloat)
     momentum = Param(Params._dummy(), "momentum", "eamsgd: the workers' Nesterov momentum",
                      typeConverter=TypeConverters.toFloat)
+    # checkpoint and resume, as fit(checkpoint_dir=...): a fit finding a checkpoint of the same job resumes from it
+    checkpointDir = Param(Params._dummy(), "checkpointDir",
+                          "write the job's state here (any Hadoop URI) every checkpointEvery epochs; a fit finding a "
+                          "checkpoint of the same job resumes from it", typeConverter=TypeConverters.toString)
+    checkpointEvery = Param(Params._dummy(), "checkpointEvery", "epochs between checkpoints",
+                            typeConverter=TypeConverters.toInt)
+    keepCheckpoints = Param(Params._dummy(), "keepCheckpoints", "how many of the newest checkpoints to keep",
+                            typeConverter=TypeConverters.toInt)
 
     def __init__(self):
         super().__init__()
         self._setDefault(epochs=10, batchSize=32, mode="asynchronous", frequency="epoch", validationSplit=0.0,
-                         verbose=0, modelParams={})
+                         verbose=0, modelParams={}, checkpointEvery=1, keepCheckpoints=3)
 
     def _get(self, param):
         return self.getOrDefault(param) if self.isDefined(param) else None

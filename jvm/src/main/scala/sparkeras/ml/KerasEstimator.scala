@@ -48,6 +48,9 @@ class KerasEstimator(override val uid: String) extends Estimator[KerasModel] wit
   def setAlgorithmLearningRate(value: Double): this.type = set(algorithmLearningRate, value)
   def setGamma(value: Double): this.type = set(gamma, value)
   def setMomentum(value: Double): this.type = set(momentum, value)
+  def setCheckpointDir(value: String): this.type = set(checkpointDir, value)
+  def setCheckpointEvery(value: Int): this.type = set(checkpointEvery, value)
+  def setKeepCheckpoints(value: Int): this.type = set(keepCheckpoints, value)
 
   override def fit(dataset: Dataset[_]): KerasModel = {
     require(isDefined(modelFile), "KerasEstimator needs modelFile: a compiled Keras model saved from Python (.keras)")
@@ -66,6 +69,14 @@ class KerasEstimator(override val uid: String) extends Estimator[KerasModel] wit
     val coordinator = Coordinator.forSpark(1 << 30, tag)
     try {
       val server = Seq("--host", coordinator.getHost, "--port", coordinator.getPort.toString, "--token", coordinator.getToken)
+      // A resumed fit shuffles with the checkpointed job's seed, so that it skips exactly the rows already trained on.
+      val resumedSeed = get(checkpointDir).flatMap(dir => Option(coordinator.latestCheckpoint(dir))).map { latest =>
+        val saved = (JsonMethods.parse(latest) \ "seed") match { case JInt(v) => v.toLong; case other => sys.error(s"checkpoint seed $other") }
+        require(!isSet(seed) || $(seed) == saved, s"the checkpoint in ${$(checkpointDir)} was trained with seed $saved, " +
+          s"this fit asks for seed ${$(seed)}; clear the seed to resume, or use another checkpointDir")
+        saved
+      }
+      val seedArgs = resumedSeed.orElse(if (isSet(seed)) Some($(seed)) else None).toSeq.flatMap(s => Seq("--seed", s.toString))
       val describe = PythonWorker.driver(python, Seq("describe", "--model", template.toString, "--workers", workers.toString,
         "--mode", $(mode), "--epochs", $(epochs).toString, "--batch-size", $(batchSize).toString,
         "--validation-split", $(validationSplit).toString) ++
@@ -73,8 +84,9 @@ class KerasEstimator(override val uid: String) extends Estimator[KerasModel] wit
         (if (isDefined(algorithm) && !isSet(frequency)) Nil else Seq("--frequency", $(frequency))) ++
         algorithmArguments ++
         get(learningRate).toSeq.flatMap(r => Seq("--learning-rate", r.toString)) ++
-        (if (isSet(seed)) Seq("--seed", $(seed).toString) else Nil) ++ server)
+        seedArgs ++ server)
       val described = JsonMethods.parse(describe.output().linesIterator.toSeq.last)
+      get(checkpointDir).foreach(dir => coordinator.useCheckpoints(dir, $(checkpointEvery), $(keepCheckpoints), true))
       val shapes = KerasEstimator.inputShapes(described, features)
       val split = $(validationSplit).toString
       val labelIndex = features.size

@@ -52,6 +52,14 @@ trait KerasTrainingParams extends KerasParams with SharedSeedParam {
   final val momentum = new DoubleParam(this, "momentum", "eamsgd: the workers' Nesterov momentum",
     ParamValidators.inRange(0.0, 1.0, lowerInclusive = true, upperInclusive = false))
 
+  // checkpoint and resume (Coordinator.useCheckpoints): a fit given a directory holding a checkpoint of the same job resumes
+  final val checkpointDir = new Param[String](this, "checkpointDir",
+    "write the job's state here (any Hadoop URI) every checkpointEvery epochs; a fit finding a checkpoint of the same job resumes from it")
+  final val checkpointEvery = new IntParam(this, "checkpointEvery", "epochs between checkpoints", ParamValidators.gtEq(1))
+  final val keepCheckpoints = new IntParam(this, "keepCheckpoints", "how many of the newest checkpoints to keep",
+    ParamValidators.gtEq(1))
+  setDefault(checkpointEvery -> 1, keepCheckpoints -> 3)
+
   /** The describe command's arguments for the chosen algorithm (none without one). */
   def algorithmArguments: Seq[String] = get(algorithm).toSeq.flatMap { name =>
     val params = Seq("communication_window" -> get(communicationWindow).map(_.toDouble), "rho" -> get(rho),
