@@ -76,6 +76,16 @@ class WorkerModel:
             return None
         return np.concatenate([np.asarray(v.numpy(), dtype=np.float32).ravel() for v in self.float_rest])
 
+    def assign_state(self, flat):
+        """Sets the non-trainable float variables from `flat` (what read_state gives)."""
+        offset = 0
+        for v in self.float_rest:
+            n = int(np.prod(v.shape))
+            v.assign(np.asarray(flat[offset:offset + n]).reshape(v.shape).astype(v.dtype))
+            offset += n
+        if offset != len(flat):
+            raise ValueError(f"the resumed state has {len(flat)} values; the model's non-trainable floats {offset}")
+
     def build(self, x, y):
         """Creates optimizer and metric variables eagerly, so compiled steps never have to,
         and traces the hot-path steps once for this data's shapes."""

@@ -66,6 +66,8 @@ class TrainingTask:
             wm.start_job(self.job_id, [from_tensor(t) for t in cfg.initial_weights])
             base = np.array(from_tensor(welcome.weights), dtype=np.float32)
             wm.assign_flat(base)
+            if welcome.HasField("resumed_state") and welcome.resumed_state.samples:  # resumed from a checkpoint
+                wm.assign_state(from_tensor(welcome.resumed_state.non_trainable))
             loop = _TrainingLoop(conn, wm, cfg, welcome, base)
             ready = time.perf_counter()
             loop.run(spill, n_train, seed=(cfg.seed + 7919 * partition) % 2 ** 63)

@@ -55,6 +55,8 @@ class CheckpointSpec extends AnyFunSuite {
         val a2 = worker(second, 0)
         val w = a2.join(10).getWelcome
         assert(w.getResumePushes == 3, "partition 0 had three pushes applied")
+        assert(TestClient.floats(w.getResumedState.getNonTrainable).toSeq == Seq(2.5f, 4.5f),
+          "workers start from the checkpointed statistics")
         val b2 = worker(second, 1)
         assert(b2.join(10).getWelcome.getResumePushes == 1)
         assert(a2.push(Array(0.1f, 0.1f), want = true).hasWeights)

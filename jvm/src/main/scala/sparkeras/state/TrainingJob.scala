@@ -72,18 +72,20 @@ final class TrainingJob(val config: JobConfig) {
       if (aggregator != null) joinGeneration(claim, join.getNumSamples, timeoutMs)
       else (0, claimPartition(claim))
     claim.joined = true
-    val current = store.snapshot()
+    val current = new Array[Float](store.size)
+    val version = store.snapshot(current) // the weights and their version, read together
     if (merge.needsPulled) claim.pulled = current.clone()
     if (join.getNumSamples == 0) emptyPartitions.add(claim.partition)
     liveOf(claim.partition).synchronized { liveOf(claim.partition).rows = join.getNumSamples }
-    Welcome.newBuilder()
+    val w = Welcome.newBuilder()
       .setWorkerId(nextWorkerId.getAndIncrement())
       .setConfig(config)
-      .setVersion(store.version)
+      .setVersion(version)
       .setWeights(Tensors.fromArray(current))
       .setStepsPerEpoch(steps)
       .setResumePushes(resume)
-      .build()
+    Option(resumedState).foreach(w.setResumedState)
+    w.build()
   }
 
   private def claimPartition(claim: WorkerClaim): Long = {
@@ -189,6 +191,8 @@ final class TrainingJob(val config: JobConfig) {
     (samples, rows, steps, if (weight == 0) Map.empty else sums.map { case (k, v) => k -> v / weight }.toMap)
   }
 
+  // A job restored from a checkpoint: the non-trainable state workers start from (null otherwise).
+  @volatile private var resumedState: WorkerState = null
   // Each partition's latest non-trainable state and its row count.
   private val states = new java.util.concurrent.ConcurrentHashMap[Int, (Array[Float], Long)]()
   // The ensemble algorithm: each partition's own trained model (a retried attempt's replaces the first's).
@@ -305,6 +309,7 @@ final class TrainingJob(val config: JobConfig) {
     cp.getStatesList.asScala.foreach { s =>
       states.put(s.getPartition, (Tensors.toArray(s.getNonTrainable, "checkpointed non-trainable state"), s.getSamples))
     }
+    if (!states.isEmpty) resumedState = meanState
     (0 until cp.getEpochsDone).foreach(completedEpochs.add)
   }
 
