@@ -221,3 +221,40 @@ def test_decoding_turns_spark_bgr_structs_png_bytes_and_grey_images_into_rgb_arr
         images.decode(pd.DataFrame({"height": [4], "width": [6], "nChannels": [3], "data": [b"abc"]}), 4, 6, 3)
     with pytest.raises(ValueError, match="not an image file Pillow can decode"):
         images.decode(pd.Series([b"not a png"]), 4, 6, 3)
+
+
+def test_feature_model_cuts_before_the_classifier_or_at_a_named_layer_with_pooling():
+    import keras
+    from sparkeras.driver.images import feature_model
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((16, 16, 3))
+    maps = keras.layers.Conv2D(8, 3, name="conv")(inputs)
+    pooled = keras.layers.GlobalAveragePooling2D(name="pool")(maps)
+    model = keras.Model(inputs, keras.layers.Dense(4, activation="softmax", name="classifier")(pooled))
+    by_default = feature_model(model)
+    assert tuple(by_default.output.shape) == (None, 8)  # the classifier's input
+    at_conv = feature_model(model, "conv")  # feature maps, pooled to one vector per image
+    assert tuple(at_conv.output.shape) == (None, 8)
+    x = np.random.default_rng(0).random((2, 16, 16, 3)).astype(np.float32)
+    np.testing.assert_allclose(at_conv.predict(x, verbose=0), by_default.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+
+
+def test_keras_transformer_applies_a_model_to_array_and_vector_columns(spark, digits, make_mlp, tmp_path):
+    from pyspark.ml.linalg import Vectors
+    from sparkeras.ml import KerasTransformer
+    x_train, x_test, _, _ = digits
+    model = make_mlp()
+    frame = spark.createDataFrame([(i, r.tolist(), Vectors.dense(r.tolist())) for i, r in enumerate(x_test)],
+                                  ["id", "pixels", "vector"])
+    expected = model.predict(x_test, verbose=0)
+    for column in ("pixels", "vector"):
+        out = KerasTransformer(inputCol=column, outputCol="scores", model=model).transform(frame)
+        got = np.array([r.scores for r in out.orderBy("id").collect()])
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    model_file = str(tmp_path / "mlp.keras")
+    model.save(model_file)
+    stage = KerasTransformer(inputCol="pixels", outputCol="scores", modelFile=model_file)
+    stage.write().overwrite().save(str(tmp_path / "stage"))
+    loaded = KerasTransformer.load(str(tmp_path / "stage"))
+    got = np.array([r.scores for r in loaded.transform(frame).orderBy("id").collect()])
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
