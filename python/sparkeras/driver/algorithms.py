@@ -2,7 +2,6 @@
 does between exchanges with the parameter server and how the server merges what it
 receives. The worker's side is in executor/training.py, the server's in UpdateRule.scala
 (AlgorithmMerge); this module checks a choice and fills in its defaults."""
-import json
 from dataclasses import dataclass
 
 from sparkeras.errors import ModelSpecError
@@ -44,10 +43,6 @@ class Algorithm:
     def alpha(self):
         """The elastic algorithms' moving rate, rho * learning_rate."""
         return self.params["rho"] * self.params["learning_rate"]
-
-    def to_json(self):
-        return json.dumps({"algorithm": self.name, "communication_window": self.communication_window,
-                           **self.params}, sort_keys=True)
 
 
 def resolve(name, mode, frequency=None, communication_window=None, merge=None, **params):
@@ -91,16 +86,6 @@ def resolve(name, mode, frequency=None, communication_window=None, merge=None, *
     if key in ("aeasgd", "eamsgd") and not 0 < algorithm.alpha < 1:
         raise ModelSpecError(f"rho * learning_rate (the elastic rate) must be in (0, 1); got {algorithm.alpha:g}")
     return algorithm
-
-
-def from_json(text):
-    """An Algorithm from its saved form (Algorithm.to_json), or None."""
-    if not text:
-        return None
-    saved = dict(json.loads(text))
-    name = saved.pop("algorithm")
-    window = saved.pop("communication_window", None)
-    return resolve(name, "asynchronous", communication_window=window, **saved)
 
 
 def eamsgd_optimizer(algorithm):
