@@ -6,11 +6,12 @@ from pyspark import keyword_only
 from pyspark.ml import Estimator, Model
 from pyspark.ml.functions import array_to_vector
 from pyspark.sql import functions as F
+from pyspark.sql import is_remote
 
 from sparkeras.driver import columns, engine, ensemble, inference, model_spec
 from sparkeras.driver.job_config import FitArguments, TrainingSettings
 from sparkeras.errors import ModelSpecError
-from sparkeras.ml import persistence
+from sparkeras.ml import connect, persistence
 from sparkeras.ml.params import KerasParams, KerasTrainingParams
 
 
@@ -123,6 +124,8 @@ class KerasEstimator(Estimator, KerasParams, KerasTrainingParams, persistence.Ke
         return model
 
     def _fit(self, dataset):
+        if is_remote():  # a Spark Connect client: the Scala stage fits in the server
+            return connect.fit_remote(self, dataset)
         model = self.fresh_model()
         chosen = self.chosen_algorithm()
         window = self._get(self.communicationWindow)

@@ -25,6 +25,7 @@ class KerasEstimator(override val uid: String) extends Estimator[KerasModel] wit
   def this() = this(Identifiable.randomUID("KerasEstimator"))
 
   def setModelFile(value: String): this.type = set(modelFile, value)
+  def setModelBase64(value: String): this.type = set(modelBase64, value)
   def setEpochs(value: Int): this.type = set(epochs, value)
   def setBatchSize(value: Int): this.type = set(batchSize, value)
   def setLearningRate(value: Double): this.type = set(learningRate, value)
@@ -53,7 +54,8 @@ class KerasEstimator(override val uid: String) extends Estimator[KerasModel] wit
   def setKeepCheckpoints(value: Int): this.type = set(keepCheckpoints, value)
 
   override def fit(dataset: Dataset[_]): KerasModel = {
-    require(isDefined(modelFile), "KerasEstimator needs modelFile: a compiled Keras model saved from Python (.keras)")
+    require(isDefined(modelFile) || isDefined(modelBase64),
+      "KerasEstimator needs modelFile: a compiled Keras model saved from Python (.keras)")
     val spark = dataset.sparkSession
     val sc = spark.sparkContext
     val python = PythonWorker.interpreter(sc.getConf, get(pythonExec))
@@ -63,7 +65,11 @@ class KerasEstimator(override val uid: String) extends Estimator[KerasModel] wit
     val features = featureColumns
     val data = df.select(features.map(Rows.featureColumn(df, _)) :+ Rows.labelColumn(df, $(labelCol)): _*)
     val work = Files.createTempDirectory("sparkeras-fit")
-    val template = KerasEstimator.localCopy(spark, $(modelFile), work.resolve("template.keras"))
+    val template = work.resolve("template.keras")
+    get(modelBase64) match {
+      case Some(encoded) => Files.write(template, java.util.Base64.getDecoder.decode(encoded))
+      case None => KerasEstimator.localCopy(spark, $(modelFile), template)
+    }
     val jobId = java.util.UUID.randomUUID().toString
     val tag = s"sparkeras-$jobId"
     val coordinator = Coordinator.forSpark(1 << 30, tag)

@@ -20,6 +20,10 @@ import org.json4s.jackson.JsonMethods
  */
 class KerasModel(override val uid: String, val kerasModel: Array[Byte]) extends Model[KerasModel] with KerasParams
     with MLWritable {
+  // Spark Connect finds Transformers through java.util.ServiceLoader, which needs this; such an
+  // instance holds no model until one is loaded (`KerasModel.load`) or fitted.
+  def this() = this(Identifiable.randomUID("KerasModel"), Array.emptyByteArray)
+
 
   def setFeaturesCol(value: String): this.type = set(featuresCol, value)
   def setFeaturesCols(value: Array[String]): this.type = set(featuresCols, value)

@@ -25,6 +25,9 @@ trait KerasParams extends SharedKerasParams {
 
 trait KerasTrainingParams extends KerasParams with SharedSeedParam {
   final val modelFile = new Param[String](this, "modelFile", "a compiled Keras model saved as .keras, any Hadoop path")
+  // How a Spark Connect client sends the model it holds: Connect Params are strings, numbers and arrays.
+  final val modelBase64 = new Param[String](this, "modelBase64",
+    "a compiled Keras model: the bytes of its .keras file, base64-encoded (instead of modelFile)")
   final val epochs = new IntParam(this, "epochs", "training epochs", ParamValidators.gtEq(1))
   final val batchSize = new IntParam(this, "batchSize", "mini-batch size per worker", ParamValidators.gtEq(1))
   final val learningRate = new DoubleParam(this, "learningRate", "overrides the compiled optimizer's learning rate",
