@@ -17,7 +17,7 @@ from sparkeras.ml.persistence import keras_to_bytes
 
 GOLDEN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden")
 PYTHON_ONLY = {"model", "buildFn", "modelParams", "customObjects", "callbacks"}
-SCALA_ONLY = {"pythonExec", "modelBase64"}  # modelBase64: how a Spark Connect client sends its model
+SCALA_ONLY = {"pythonExec", "modelBase64", "historyView"}  # how a Spark Connect client sends its model, gets its History
 _PY_TYPES = {"toInt": "integer", "toFloat": "double", "toString": "string", "toListString": "string array"}
 _SCALA_TYPES = {"IntParam": "integer", "LongParam": "integer", "DoubleParam": "double", "Param": "string",
                 "StringArrayParam": "string array"}

@@ -34,3 +34,8 @@ class UnsafeLoadRefused(SparkerasError, RuntimeError):
 
 class JarVersionMismatch(SparkerasError, RuntimeError):
     """The jar on the driver's classpath is not the one this Python package was built with."""
+
+
+class ClassicSessionRequired(SparkerasError, RuntimeError):
+    """A classic-only API (RDDs, py4j) was used from a Spark Connect client; the message names
+    the Connect-ready alternative."""

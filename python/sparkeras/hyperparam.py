@@ -61,7 +61,7 @@ class HyperParamModel:
     def __init__(self, sc=None, parallelism=2, workers_per_trial=1, sampler=None, pruner=None, seed=None,
                  verbose=1, num_workers=None):
         import optuna
-        self.sc = sc or active_context()
+        self.sc = sc or active_context(type(self).__name__)
         self.parallelism = int(num_workers or parallelism)  # num_workers: elephas 2's name for it
         self.workers_per_trial = int(workers_per_trial)
         if self.parallelism < 1 or self.workers_per_trial < 1:

@@ -9,7 +9,7 @@ from pyspark import RDD
 from sparkeras.driver import algorithms, engine, ensemble, inference, model_file, model_spec, stage
 from sparkeras.driver.history import History
 from sparkeras.driver.job_config import FitArguments, TrainingSettings
-from sparkeras.driver.session import active_context
+from sparkeras.driver.session import active_context, refuse_connect
 from sparkeras.errors import ModelSpecError, TrainingFailed
 from sparkeras.executor import feed
 from sparkeras.utils.rdd_utils import lp_to_simple_rdd
@@ -60,6 +60,7 @@ class SparkModel:
                  num_workers=None, custom_objects=None, batch_size=32, port=None, *args,
                  communication_window=None, merge=None, max_frame_mb=1024, threads_per_worker=None,
                  algorithm=None, rho=None, learning_rate=None, gamma=None, momentum=None, **kwargs):
+        refuse_connect(type(self).__name__)
         if parameter_server_mode not in ("http", "socket"):
             raise ModelSpecError(f"parameter_server_mode must be 'http' or 'socket'; got {parameter_server_mode!r}")
         if num_workers is not None and int(num_workers) < 1:

@@ -8,7 +8,7 @@ import numpy as np
 from pyspark.sql import types as T
 
 from sparkeras.driver import model_spec
-from sparkeras.driver.inference import model_handle
+from sparkeras.driver.inference import model_handle, shipped_weights
 from sparkeras.errors import ModelSpecError
 from sparkeras.executor import images as decoding
 from sparkeras.executor import inference
@@ -69,7 +69,7 @@ def predict_udf(spark, model, order="RGB", preprocessing=None, custom_objects=No
     from pyspark.sql.functions import pandas_udf
     check_options(order, preprocessing)
     height, width, channels = image_shape(model)
-    handle = model_handle(model, spark.sparkContext.broadcast(model.get_weights()), custom_objects, 1)
+    handle = model_handle(model, shipped_weights(spark, model), custom_objects, 1)
 
     def predict(batches: typing.Iterator[pd.Series]) -> typing.Iterator[pd.Series]:
         for column in batches:

@@ -91,6 +91,14 @@ def combine_metric_states(model, states, sample, return_dict):
     return values[0] if len(values) == 1 else values
 
 
+def shipped_weights(spark, model):
+    """A model's weights for a UDF: broadcast in a classic session; inside the UDF itself from a
+    Spark Connect client, which has no SparkContext (the server's Python workers unpickle them
+    with the function)."""
+    from pyspark.sql import is_remote
+    return model.get_weights() if is_remote() else spark.sparkContext.broadcast(model.get_weights())
+
+
 def predict_udf(spark, model, custom_objects=None, batch_size=1024):
     """A pandas UDF (Arrow batches) computing the model's raw output as array<float>, one
     argument per model input: arrays of numbers, numbers, or Spark ML Vectors (what
@@ -102,8 +110,7 @@ def predict_udf(spark, model, custom_objects=None, batch_size=1024):
     from pyspark.sql.functions import pandas_udf
     from pyspark.sql.types import ArrayType, FloatType
 
-    sc = spark.sparkContext
-    handle = model_handle(model, sc.broadcast(model.get_weights()), custom_objects, 1)
+    handle = model_handle(model, shipped_weights(spark, model), custom_objects, 1)
     shapes = model_spec.input_shapes(model)
 
     def predict(batches):

@@ -7,7 +7,8 @@ The Scala driver has no Keras of its own; it runs these short processes next to 
   save      pull the trained weights into the .keras model and write it, print the History
 
 Each prints one line of JSON on standard output; a failure prints its traceback on
-standard error and exits 1.
+standard error and exits 1. `serve` runs them one after another in one process (the JVM's
+pool), answering each with a WorkerOutput frame holding that JSON.
 """
 import argparse
 import json
@@ -19,7 +20,8 @@ from sparkeras.driver import algorithms, ensemble, job_config, model_spec
 from sparkeras.driver.job_config import FitArguments, TrainingSettings
 from sparkeras.wire import sparkeras_pb2 as wire
 from sparkeras.wire.codec import from_tensor
-from sparkeras.wire.connection import Connection, envelope
+from sparkeras.wire.connection import Connection, envelope, write_frame
+from sparkeras.wire.pipe_commands import serve
 
 
 def _load(path):
@@ -47,11 +49,11 @@ def describe(args):
     with Connection(args.host, args.port) as conn:
         conn.hello(args.token, wire.DRIVER)
         conn.call(envelope(job_config=job_config.build(model, settings, args.workers, fit)))
-    print(json.dumps(_description(model)))
+    return _description(model)
 
 
 def inspect(args):
-    print(json.dumps(_description(_load(args.model))))
+    return _description(_load(args.model))
 
 
 def save(args):
@@ -68,12 +70,33 @@ def save(args):
     else:
         job_config.assign_state(model, state)
     model.save(args.out)
-    print(json.dumps({name: [row.values[name] for row in history.epochs if name in row.values]
-                      for name in history.names}))
+    return {name: [row.values[name] for row in history.epochs if name in row.values] for name in history.names}
+
+
+COMMANDS = {"describe": describe, "inspect": inspect, "save": save}
+
+
+def _answer(args, stdin, stdout):
+    env = wire.Envelope()
+    env.worker_output.result_json = json.dumps(COMMANDS[args.command](args))
+    write_frame(stdout, env)
 
 
 def main(argv=None):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        serve(lambda argv, stdin, stdout: _answer(parser.parse_args(argv), stdin, stdout))
+        return
+    try:
+        print(json.dumps(COMMANDS[args.command](args)))
+    except Exception:
+        traceback.print_exc(file=sys.stderr)
+        sys.exit(1)
+
+
+def _parser():
     parser = argparse.ArgumentParser(prog="python -m sparkeras.driver.jvm_commands", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -98,12 +121,8 @@ def main(argv=None):
     s = sub.add_parser("save", parents=[server])
     s.add_argument("--model", required=True)
     s.add_argument("--out", required=True)
-    args = parser.parse_args(argv)
-    try:
-        {"describe": describe, "inspect": inspect, "save": save}[args.command](args)
-    except Exception:
-        traceback.print_exc(file=sys.stderr)
-        sys.exit(1)
+    sub.add_parser("serve")
+    return parser
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from pyspark import SparkContext
 from pyspark.sql import SparkSession
 
 from sparkeras.driver import bridge
+from sparkeras.errors import ClassicSessionRequired
 
 
 def spark_session(master=None, app_name="sparkeras", local_only=False, **conf):
@@ -40,7 +41,19 @@ def use_driver_python_locally(sc):
     return sc
 
 
-def active_context():
+def refuse_connect(api):
+    """Stops a classic-only API in a Spark Connect client with an error naming what works there."""
+    from pyspark.sql import is_remote
+    if is_remote():
+        raise ClassicSessionRequired(
+            f"{api} needs a classic Spark session (a SparkContext, RDDs, py4j), which a Spark Connect client does "
+            "not have. From Spark Connect, train on a DataFrame with sparkeras.ml.KerasEstimator (it trains in the "
+            "Connect server; see the README's 'From Spark Connect'), apply models with sparkeras.ml.KerasModel and "
+            "sparkeras.register_udf; or create a classic session with SparkSession.builder.master(...)")
+
+
+def active_context(api="this API"):
+    refuse_connect(api)
     sc = SparkContext._active_spark_context
     if sc is None:
         raise RuntimeError("no active SparkContext; create a SparkSession (or SparkContext) first")

@@ -4,7 +4,8 @@ Frames on standard input and output are the wire contract's length-prefixed Enve
 so rows arrive in DataBatch frames of raw tensor bytes. Commands:
 
   train    train on the DataBatch frames of one partition, through the parameter server
-  predict  answer every DataBatch frame with the model's predictions
+  predict  answer every DataBatch frame (the last one too) with the model's predictions
+  serve    run such commands one after another (the JVM's pool of Python workers)
 """
 import argparse
 import json
@@ -18,6 +19,7 @@ from sparkeras.executor.training import TrainingTask
 from sparkeras.wire import sparkeras_pb2 as wire
 from sparkeras.wire.codec import to_tensor
 from sparkeras.wire.connection import read_frame, write_frame
+from sparkeras.wire.pipe_commands import serve
 
 
 def data_batches(stream):
@@ -31,28 +33,40 @@ def data_batches(stream):
             return
 
 
-def train(args):
+def train(args, stdin, stdout):
     task = TrainingTask(args.host, args.port, args.token, args.job, args.threads, args.validation_split)
-    result = task.run(blocks_from_data_batches(data_batches(sys.stdin.buffer)), args.partition, args.attempt)
+    result = task.run(blocks_from_data_batches(data_batches(stdin)), args.partition, args.attempt)
+    result["pid"] = os.getpid()  # which pooled process ran it
     env = wire.Envelope()
     env.worker_output.result_json = json.dumps(result)
-    write_frame(sys.stdout.buffer, env)
+    write_frame(stdout, env)
 
 
-def predict(args):
-    import keras  # the model arrives as a .keras file
-    model = keras.models.load_model(args.model, compile=False)
-    handle = ModelHandle(args.model, model.get_weights(), model.to_json(), threads=args.threads)
-    for batch in data_batches(sys.stdin.buffer):
+_last_model = {}  # the model a pooled process predicted with last, by its key
+
+
+def predict(args, stdin, stdout):
+    key = args.key or args.model
+    handle = _last_model.get(key)
+    if handle is None:
+        import keras  # the model arrives as a .keras file
+        model = keras.models.load_model(args.model, compile=False)
+        # keyed by the file's digest: the next task of the same transform skips loading it
+        handle = ModelHandle(key, model.get_weights(), model.to_json(), threads=args.threads)
+        _last_model.clear()
+        _last_model[key] = handle
+    for batch in data_batches(stdin):
         env = wire.Envelope()
         if batch.features:
             for xs, _ in blocks_from_data_batches([batch], with_labels=False):
                 to_tensor(predict_array(handle, xs), out=env.worker_output.predictions)
-        write_frame(sys.stdout.buffer, env)
+        write_frame(stdout, env)
 
 
-def main(argv=None):
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+COMMANDS = {"train": train, "predict": predict}
+
+
+def parser():
     parser = argparse.ArgumentParser(prog="python -m sparkeras.executor", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -68,9 +82,26 @@ def main(argv=None):
     p = sub.add_parser("predict")
     p.add_argument("--model", required=True)
     p.add_argument("--threads", type=int, default=1)
-    args = parser.parse_args(argv)
+    p.add_argument("--key", default=None, help="names the model's weights (a digest of the file)")
+    sub.add_parser("serve")
+    return parser
+
+
+def main(argv=None):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    commands = parser()
+    args = commands.parse_args(argv)
+    if args.command == "serve":
+        serve(lambda argv, stdin, stdout: _run(commands.parse_args(argv), stdin, stdout))
+        return
     try:
-        {"train": train, "predict": predict}[args.command](args)
+        _run(args, sys.stdin.buffer, sys.stdout.buffer)
     except Exception:
         traceback.print_exc(file=sys.stderr)
         sys.exit(1)
+
+
+def _run(args, stdin, stdout):
+    if args.command == "serve":
+        raise ValueError("serve cannot be nested")
+    COMMANDS[args.command](args, stdin, stdout)

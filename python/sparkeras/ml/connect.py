@@ -1,16 +1,23 @@
-"""`KerasEstimator` from a Spark Connect client: a Connect client has no py4j, no
-SparkContext and no RDDs, so the fit runs in the Connect server as the Scala
+"""`KerasEstimator` and `KerasModel` from a Spark Connect client: a Connect client has no py4j,
+no SparkContext and no RDDs, so the fit runs in the Connect server as the Scala
 `sparkeras.ml.KerasEstimator` (found there through the jar's ServiceLoader registration),
-driven by pyspark's own remote ML protocol. The Keras model travels as a base64 Param;
-the fitted model stays in the server, and its `transform` runs there."""
+driven by pyspark's own remote ML protocol. The Keras model travels as a base64 Param; the
+fitted model stays in the server, where `transform`, `save` and `load` run. Its History comes
+back through a temporary view the Scala stage registers in the client's session, since a
+client may not call the model's own methods."""
 import base64
+import uuid
 
 from pyspark.ml.param import Param, TypeConverters
+from pyspark.ml.util import DefaultParamsReader, JavaMLWritable, MLReader
 from pyspark.ml.wrapper import JavaEstimator, JavaModel
 
 from sparkeras.errors import ModelSpecError
 from sparkeras.ml import persistence
+from sparkeras.ml.history import history_dict
+from sparkeras.ml.params import KerasColumnParams
 
+SCALA_MODEL = "sparkeras.ml.KerasModel"
 # The Params a Connect fit forwards to the Scala stage (the same names in both languages).
 FORWARDED = ("epochs", "batchSize", "learningRate", "mode", "frequency", "numWorkers", "validationSplit", "verbose",
              "seed", "featuresCol", "featuresCols", "labelCol", "predictionCol", "probabilityCol", "rawPredictionCol",
@@ -19,10 +26,68 @@ FORWARDED = ("epochs", "batchSize", "learningRate", "mode", "frequency", "numWor
 PYTHON_ONLY = ("buildFn", "modelParams", "customObjects", "callbacks")
 
 
-class RemoteKerasModel(JavaModel):
-    """A KerasModel fitted in a Spark Connect server: `transform` runs there (Scala stage)."""
-    history = {}  # the History stays in the server; see the README's Spark Connect section
-    history_params = {}
+class RemoteKerasModel(JavaModel, KerasColumnParams, JavaMLWritable):
+    """A KerasModel living in a Spark Connect server (the Scala stage): `transform`, `write`
+    and `save` run there. `history` and `historyFrame()` give the fit's History; `history_params`
+    (how the fit ran) stays in the server and is empty here."""
+
+    def __init__(self, java_model=None, history_view=None):
+        super().__init__(java_model)
+        self._history_view = history_view
+        self._history = None
+        self.history_params = {}
+
+    def historyFrame(self):
+        """The History as a DataFrame: `epoch` and one column per metric."""
+        from pyspark.sql import SparkSession
+
+        from sparkeras.ml.history import history_frame
+        spark = SparkSession.active()
+        if self._history_view is not None:
+            return spark.table(self._history_view)
+        return history_frame(spark, self._history or {})
+
+    @property
+    def history(self):
+        """The History as Keras gives it: metric name -> one value per epoch."""
+        if self._history is None:
+            self._history = history_dict(self.historyFrame()) if self._history_view is not None else {}
+        return self._history
+
+    @history.setter
+    def history(self, value):
+        self._history = value
+
+    @classmethod
+    def read(cls):
+        return RemoteModelReader()
+
+    @classmethod
+    def load(cls, path):
+        return cls.read().load(path)
+
+
+class RemoteModelReader(MLReader):
+    """Loads a saved KerasModel (either language's layout) into the Connect server."""
+
+    def load(self, path):
+        import pyspark.sql.connect.proto as pb2
+        from pyspark.ml.connect.serialize import deserialize, deserialize_param
+        from pyspark.ml.util import RemoteModelRef
+
+        session = self.sparkSession
+        command = pb2.Command()
+        command.ml_command.read.CopyFrom(pb2.MlCommand.Read(
+            operator=pb2.MlOperator(name=SCALA_MODEL, type=pb2.MlOperator.OPERATOR_TYPE_MODEL), path=path))
+        _, properties, _ = session.client.execute_command(command)
+        result = deserialize(properties)
+        model = RemoteKerasModel(RemoteModelRef(result.obj_ref.id))
+        model._resetUid(result.uid)
+        values = {k: deserialize_param(v) for k, v in result.params.params.items()}
+        model._set(**{k: v for k, v in values.items() if model.hasParam(k)})
+        # the History is in the stage's metadata, which the server reads for the client
+        model.history = DefaultParamsReader.loadMetadata(path, session).get("history", {})
+        return model
 
 
 class RemoteKerasEstimator(JavaEstimator):
@@ -38,7 +103,7 @@ class RemoteKerasEstimator(JavaEstimator):
             self._set(**{name: value})
 
     def _create_model(self, java_model):
-        return RemoteKerasModel(java_model)
+        return RemoteKerasModel(java_model, history_view=self.getOrDefault("historyView"))
 
 
 def fit_remote(estimator, dataset):
@@ -59,5 +124,5 @@ def fit_remote(estimator, dataset):
     elif "modelFile" not in params:
         raise ModelSpecError("KerasEstimator needs a compiled Keras model (model=...) or a .keras file "
                              "(modelFile=..., a path the Spark Connect server can read)")
+    params["historyView"] = (f"sparkeras_history_{uuid.uuid4().hex}", TypeConverters.toString)
     return RemoteKerasEstimator(params).fit(dataset)
-

@@ -12,6 +12,7 @@ from sparkeras.driver import columns, engine, ensemble, inference, model_spec
 from sparkeras.driver.job_config import FitArguments, TrainingSettings
 from sparkeras.errors import ModelSpecError
 from sparkeras.ml import connect, persistence
+from sparkeras.ml.history import history_frame
 from sparkeras.ml.params import KerasParams, KerasTrainingParams
 
 
@@ -178,6 +179,22 @@ class KerasModel(Model, KerasParams, persistence.KerasReadWrite):
         self.history_params = {}
         self.members = None  # the ensemble algorithm's trained models (their ensemble is the model applied)
         self._set(**{k: v for k, v in kwargs.items() if v is not None})
+
+    def historyFrame(self):
+        """The fit's History as a DataFrame: `epoch` (from 0) and one column per metric (loss,
+        accuracy, val_loss, ...). The same call works on a model fitted from Spark Connect."""
+        from pyspark.sql import SparkSession
+        return history_frame(SparkSession.active(), self.history)
+
+    @classmethod
+    def read(cls):
+        # from a Spark Connect client the model is loaded into the server (either language's layout)
+        return connect.RemoteModelReader() if is_remote() else super().read()
+
+    @classmethod
+    def load(cls, path, allow_pickle=False):
+        """Loads a saved model; from a Spark Connect client, into the server (a RemoteKerasModel)."""
+        return connect.RemoteModelReader().load(path) if is_remote() else super().load(path, allow_pickle)
 
     def _transform(self, dataset):
         model = self.keras_model

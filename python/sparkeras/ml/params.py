@@ -15,18 +15,18 @@ def _identity(value):
     return value
 
 
-class KerasParams(HasFeaturesCol, HasLabelCol, HasPredictionCol, HasProbabilityCol, HasRawPredictionCol):
+class KerasColumnParams(HasFeaturesCol, HasLabelCol, HasPredictionCol, HasProbabilityCol, HasRawPredictionCol):
+    """The Params a KerasModel shares with the Scala stage (all a Spark Connect client can send)."""
     featuresCols = Param(Params._dummy(), "featuresCols",
                          "feature columns feeding a multi-input model, in the order of its inputs "
                          "(overrides featuresCol)", typeConverter=TypeConverters.toListString)
     task = Param(Params._dummy(), "task", "'classification' or 'regression'; inferred from the loss when unset",
                  typeConverter=TypeConverters.toString)
-    customObjects = Param(Params._dummy(), "customObjects", "custom Keras objects by name", typeConverter=_identity)
 
     def __init__(self):
         super().__init__()
         self._setDefault(featuresCol="features", labelCol="label", predictionCol="prediction",
-                         probabilityCol="probability", rawPredictionCol="rawPrediction", customObjects={})
+                         probabilityCol="probability", rawPredictionCol="rawPrediction")
 
     def _set(self, **kwargs):
         # A list given as featuresCol names the columns of a multi-input model.
@@ -63,6 +63,14 @@ class KerasParams(HasFeaturesCol, HasLabelCol, HasPredictionCol, HasProbabilityC
 
     def getTask(self):
         return self.getOrDefault(self.task) if self.isDefined(self.task) else None
+
+
+class KerasParams(KerasColumnParams):
+    customObjects = Param(Params._dummy(), "customObjects", "custom Keras objects by name", typeConverter=_identity)
+
+    def __init__(self):
+        super().__init__()
+        self._setDefault(customObjects={})
 
     def setCustomObjects(self, value):
         return self._set(customObjects=value)

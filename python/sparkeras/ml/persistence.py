@@ -2,7 +2,9 @@
 Spark ML's own metadata (DefaultParamsWriter) under `path/metadata`, with the class
 named `sparkeras.ml.<Stage>` (a name both languages load), and the Keras model as a
 `.keras` archive in one binary cell of a Parquet file under `path/keras_model`, so any
-Hadoop file system URI works."""
+Hadoop file system URI works. Everything goes through the SparkSession (DataFrame reads and
+writes), so stages save and load from a Spark Connect client too; there a KerasModel lives in
+the server (sparkeras.ml.connect)."""
 import json
 import os
 import tempfile
@@ -10,7 +12,8 @@ import time
 import warnings
 
 from pyspark.ml.util import DefaultParamsReader, MLReadable, MLReader, MLWritable, MLWriter
-from pyspark.sql import SparkSession
+from pyspark.errors import AnalysisException
+from pyspark.sql import SparkSession, is_remote
 
 from sparkeras.errors import UnsafeLoadRefused
 
@@ -31,17 +34,22 @@ def _json_params(instance, params):
     return {param.name: value for param, value in params.items() if param.name not in PYTHON_OBJECT_PARAMS}
 
 
-def save_metadata(instance, path, sc):
+def save_metadata(instance, path, spark):
     """Spark ML's metadata JSON for `instance`, as DefaultParamsWriter writes it, under
-    the class name the Scala stages also answer to."""
+    the class name the Scala stages also answer to; a fitted model's History rides along
+    (as the Scala KerasModel keeps it)."""
     metadata = {
-        "class": stage_class_name(instance), "timestamp": int(time.time() * 1000), "sparkVersion": sc.version,
+        "class": stage_class_name(instance), "timestamp": int(time.time() * 1000), "sparkVersion": spark.version,
         "uid": instance.uid,
         "paramMap": _json_params(instance, {p: instance.getOrDefault(p) for p in instance.params if instance.isSet(p)}),
         # pyspark keeps defaults only here; its own DefaultParamsWriter reads it the same way
         "defaultParamMap": _json_params(instance, instance._defaultParamMap),
     }
-    sc.parallelize([json.dumps(metadata, separators=(",", ":"))], 1).saveAsTextFile(path.rstrip("/") + "/metadata")
+    history = getattr(instance, "history", None)
+    if history:
+        metadata["history"] = {name: [float(v) for v in values] for name, values in history.items()}
+    spark.createDataFrame([(json.dumps(metadata, separators=(",", ":")),)], "value string").coalesce(1).write.text(
+        path.rstrip("/") + "/metadata")
 
 
 def _write_blob(spark, path, name, payload):
@@ -50,6 +58,10 @@ def _write_blob(spark, path, name, payload):
 
 
 def _exists(spark, location):
+    """Whether `location` exists, asked of Hadoop's file system (reading a missing path would
+    log a stack trace); a Spark Connect client has no JVM to ask, and reads instead."""
+    if is_remote():
+        return True
     jvm = spark.sparkContext._jvm
     hadoop_path = jvm.org.apache.hadoop.fs.Path(location)
     return hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).exists(hadoop_path)
@@ -60,7 +72,13 @@ def _read_blob(spark, path, name):
     location = path.rstrip("/") + "/" + name
     if not _exists(spark, location):
         return None
-    return bytes(spark.read.parquet(location).collect()[0]["blob"])
+    try:
+        rows = spark.read.parquet(location).collect()
+    except AnalysisException as e:
+        if "PATH_NOT_FOUND" in (e.getCondition() or "") or "Path does not exist" in str(e):
+            return None
+        raise
+    return bytes(rows[0]["blob"])
 
 
 def keras_to_bytes(model):
@@ -98,9 +116,16 @@ class _Writer(MLWriter):
         super().__init__()
         self.instance = instance
 
+    def _handleOverwrite(self, path):
+        if is_remote():  # the server removes the directory
+            from pyspark.ml.connect.readwrite import RemoteMLWriter
+            RemoteMLWriter.handleOverwrite(path, True)
+        else:
+            super()._handleOverwrite(path)
+
     def saveImpl(self, path):
-        spark = SparkSession.getActiveSession() or SparkSession.builder.getOrCreate()
-        save_metadata(self.instance, path, self.sc)
+        spark = self.sparkSession
+        save_metadata(self.instance, path, spark)
         model = getattr(self.instance, "keras_model", None)
         if model is None and self.instance.hasParam("model") and self.instance.isDefined(self.instance.getParam("model")):
             model = self.instance.getOrDefault("model")
@@ -129,14 +154,16 @@ class _Reader(MLReader):
         return self
 
     def load(self, path):
-        spark = SparkSession.getActiveSession() or SparkSession.builder.getOrCreate()
-        metadata = DefaultParamsReader.loadMetadata(path, self.sc)
+        spark = self.sparkSession
+        metadata = DefaultParamsReader.loadMetadata(path, spark)
         instance = self.cls()
         # Params of the other language (pythonExec) are not Python's to set.
         instance._setDefault(**{k: v for k, v in metadata.get("defaultParamMap", {}).items()
                                 if instance.hasParam(k) and k not in PYTHON_OBJECT_PARAMS})
         instance._set(**{k: v for k, v in metadata["paramMap"].items() if instance.hasParam(k)})
         instance._resetUid(metadata["uid"])
+        if hasattr(instance, "history"):
+            instance.history = {name: list(values) for name, values in metadata.get("history", {}).items()}
         payload = _read_blob(spark, path, "keras_model")  # an estimator saved with buildFn only has none
         if payload is not None:
             model = keras_from_bytes(payload, instance.getCustomObjects() or None)

@@ -52,6 +52,7 @@ class KerasEstimator(override val uid: String) extends Estimator[KerasModel] wit
   def setCheckpointDir(value: String): this.type = set(checkpointDir, value)
   def setCheckpointEvery(value: Int): this.type = set(checkpointEvery, value)
   def setKeepCheckpoints(value: Int): this.type = set(keepCheckpoints, value)
+  def setHistoryView(value: String): this.type = set(historyView, value)
 
   override def fit(dataset: Dataset[_]): KerasModel = {
     require(isDefined(modelFile) || isDefined(modelBase64),
@@ -91,32 +92,31 @@ class KerasEstimator(override val uid: String) extends Estimator[KerasModel] wit
         algorithmArguments ++
         get(learningRate).toSeq.flatMap(r => Seq("--learning-rate", r.toString)) ++
         seedArgs ++ server)
-      val described = JsonMethods.parse(describe.output().linesIterator.toSeq.last)
+      val described = JsonMethods.parse(describe)
       get(checkpointDir).foreach(dir => coordinator.useCheckpoints(dir, $(checkpointEvery), $(keepCheckpoints), true))
       val shapes = KerasEstimator.inputShapes(described, features)
       val split = $(validationSplit).toString
       val labelIndex = features.size
       val progress = new Progress(coordinator, $(epochs), $(verbose) > 0)
       try StageLauncher.run(data.rdd, workers, synchronous, tag) { (partition, attempt, rows) =>
-        val worker = PythonWorker.executor(python, Seq("train", "--job", jobId, "--validation-split", split,
-          "--partition", partition.toString, "--attempt", attempt.toString) ++ server)
-        try {
+        val out = PythonWorker.executor(python, Seq("train", "--job", jobId, "--validation-split", split,
+            "--partition", partition.toString, "--attempt", attempt.toString) ++ server) { worker =>
           rows.grouped(Rows.batchRows).foreach(chunk =>
             worker.send(Rows.batch(chunk.toSeq, features.indices, labelIndex, shapes, last = false)))
           worker.send(Rows.batch(Nil, features.indices, labelIndex, shapes, last = true))
-          val out = worker.receive().getWorkerOutput.getResultJson
-          worker.finish()
-          Iterator(out)
-        } finally worker.close()
+          worker.resultJson()
+        }
+        Iterator(out)
       } catch {
         case e: Exception => throw KerasEstimator.failure(coordinator, e)
       } finally progress.stop()
 
       val trained = work.resolve("trained.keras")
-      PythonWorker.driver(python, Seq("save", "--model", template.toString, "--out", trained.toString) ++ server).output()
-      val model = new KerasModel(uid, Files.readAllBytes(trained))
+      val history = PythonWorker.driver(python, Seq("save", "--model", template.toString, "--out", trained.toString) ++ server)
+      val model = new KerasModel(uid, Files.readAllBytes(trained), KerasModel.parseHistory(JsonMethods.parse(history)))
       copyValues(model.setParent(this))
       described \ "task" match { case JString(t) if !model.isSet(model.task) => model.set(model.task, t); case _ => () }
+      get(historyView).filter(_.nonEmpty).foreach(view => model.historyFrame(spark).createOrReplaceTempView(view))
       model
     } finally {
       coordinator.stop()
@@ -136,7 +136,7 @@ class KerasEstimator(override val uid: String) extends Estimator[KerasModel] wit
 object KerasEstimator extends MLReadable[KerasEstimator] {
   override def read: MLReader[KerasEstimator] = new MLReader[KerasEstimator] {
     override def load(path: String): KerasEstimator = {
-      KerasStageIO.load(sparkSession, path)((uid, _) => new KerasEstimator(uid))
+      KerasStageIO.load(sparkSession, path)((uid, _, _) => new KerasEstimator(uid))
     }
   }
 

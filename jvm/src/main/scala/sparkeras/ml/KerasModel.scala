@@ -7,7 +7,9 @@ import org.apache.spark.ml.Model
 import org.apache.spark.ml.linalg.{SQLDataTypes, Vectors}
 import org.apache.spark.ml.param.ParamMap
 import org.apache.spark.ml.util._
-import org.apache.spark.sql.{DataFrame, Dataset, Row}
+import scala.jdk.CollectionConverters._
+
+import org.apache.spark.sql.{DataFrame, Dataset, Row, SparkSession}
 import org.apache.spark.sql.types._
 import org.json4s._
 import org.json4s.jackson.JsonMethods
@@ -18,11 +20,27 @@ import org.json4s.jackson.JsonMethods
  * gives `prediction` (double, or array for several outputs). Executors run the model in
  * `python -m sparkeras.executor predict` processes fed with batches of raw tensor bytes.
  */
-class KerasModel(override val uid: String, val kerasModel: Array[Byte]) extends Model[KerasModel] with KerasParams
-    with MLWritable {
+class KerasModel(override val uid: String, val kerasModel: Array[Byte], val history: Seq[(String, Seq[Double])])
+    extends Model[KerasModel] with KerasParams with MLWritable {
+  def this(uid: String, kerasModel: Array[Byte]) = this(uid, kerasModel, Nil)
   // Spark Connect finds Transformers through java.util.ServiceLoader, which needs this; such an
   // instance holds no model until one is loaded (`KerasModel.load`) or fitted.
   def this() = this(Identifiable.randomUID("KerasModel"), Array.emptyByteArray)
+
+  /**
+   * The fit's History as a DataFrame: `epoch` (from 0, as Keras numbers them) and one column
+   * per metric (loss, accuracy, val_loss, ...), the values Keras's `History.history` holds.
+   */
+  def historyFrame(spark: SparkSession): DataFrame = {
+    val epochs = history.map(_._2.size).foldLeft(0)(math.max)
+    val schema = StructType(StructField("epoch", IntegerType, nullable = false) +:
+      history.map { case (name, _) => StructField(name, DoubleType) })
+    val rows: Seq[Row] = (0 until epochs).map(e =>
+      Row.fromSeq(e +: history.map { case (_, values) => values.lift(e).map(Double.box).orNull }))
+    spark.createDataFrame(rows.asJava, schema)
+  }
+
+  def historyFrame(): DataFrame = historyFrame(SparkSession.active)
 
 
   def setFeaturesCol(value: String): this.type = set(featuresCol, value)
@@ -40,7 +58,7 @@ class KerasModel(override val uid: String, val kerasModel: Array[Byte]) extends 
       val file = dir.resolve("model.keras")
       Files.write(file, kerasModel)
       val python = PythonWorker.interpreter(org.apache.spark.SparkContext.getOrCreate().getConf, get(pythonExec))
-      val json = JsonMethods.parse(PythonWorker.driver(python, Seq("inspect", "--model", file.toString)).output().linesIterator.toSeq.last)
+      val json = JsonMethods.parse(PythonWorker.driver(python, Seq("inspect", "--model", file.toString)))
       val outputs = json \ "outputs" match { case JInt(k) => k.toInt; case _ => 1 }
       val inferred = json \ "task" match { case JString(t) => t; case _ => "regression" }
       (KerasEstimator.inputShapes(json, featureColumns), outputs, get(task).getOrElse(inferred))
@@ -59,14 +77,17 @@ class KerasModel(override val uid: String, val kerasModel: Array[Byte]) extends 
     val width = df.schema.length
     val python = PythonWorker.interpreter(spark.sparkContext.getConf, get(pythonExec))
     val modelBytes = spark.sparkContext.broadcast(kerasModel)
+    val key = KerasModel.digest(kerasModel)
     val schema = KerasModel.outputSchema(df.schema, this, classification, outputs)
     val rows = withFeatures.rdd.mapPartitions { it =>
       val dir = Files.createTempDirectory("sparkeras-predict")
       val file = dir.resolve("model.keras")
       Files.write(file, modelBytes.value)
-      val worker = PythonWorker.executor(python, Seq("predict", "--model", file.toString))
+      val worker = PythonWorker.borrow(python, "sparkeras.executor", Seq("predict", "--model", file.toString, "--key", key))
+      var released = false
       TaskContext.get().addTaskCompletionListener[Unit] { _ =>
-        worker.close(); file.toFile.delete(); dir.toFile.delete()
+        if (!released) worker.destroy() // the partition was not read to its end: the process is mid-command
+        file.toFile.delete(); dir.toFile.delete()
       }
       val predicted = it.grouped(Rows.batchRows).flatMap { chunk =>
         worker.send(Rows.batch(chunk.toSeq, featureIndices, -1, shapes, last = false))
@@ -79,7 +100,13 @@ class KerasModel(override val uid: String, val kerasModel: Array[Byte]) extends 
       predicted ++ new Iterator[Row] { // closes the worker cleanly once the partition is done
         private var done = false
         def hasNext: Boolean = {
-          if (!done) { done = true; worker.send(Rows.batch(Nil, featureIndices, -1, shapes, last = true)); worker.finish() }
+          if (!done) {
+            done = true
+            worker.send(Rows.batch(Nil, featureIndices, -1, shapes, last = true))
+            worker.receive() // the answer to the last batch ends the command
+            released = true
+            PythonWorker.release(worker)
+          }
           false
         }
         def next(): Row = throw new NoSuchElementException
@@ -90,21 +117,38 @@ class KerasModel(override val uid: String, val kerasModel: Array[Byte]) extends 
 
   override def transformSchema(schema: StructType): StructType = KerasModel.outputSchema(schema, this, classification = true)
 
-  override def copy(extra: ParamMap): KerasModel = copyValues(new KerasModel(uid, kerasModel), extra).setParent(parent)
+  override def copy(extra: ParamMap): KerasModel = copyValues(new KerasModel(uid, kerasModel, history), extra).setParent(parent)
 
   override def write: MLWriter = new MLWriter {
     override protected def saveImpl(path: String): Unit =
-      KerasStageIO.save(sparkSession, path, KerasModel.this, Some(kerasModel))
+      KerasStageIO.save(sparkSession, path, KerasModel.this, Some(kerasModel),
+        Some(JObject("history" -> JObject(history.map { case (name, values) => name -> JArray(values.map(JDouble(_)).toList) }: _*))))
   }
 }
 
 object KerasModel extends MLReadable[KerasModel] {
+  /** A History as JSON ({"loss": [0.9, 0.4], ...}, absent in directories saved before it was kept) in its order. */
+  private[ml] def parseHistory(json: JValue): Seq[(String, Seq[Double])] = json match {
+    case JObject(fields) => fields.map { case (name, values) =>
+      name -> (values match {
+        case JArray(vs) => vs.map { case JDouble(d) => d; case JInt(i) => i.toDouble; case JDecimal(d) => d.toDouble; case _ => Double.NaN }
+        case _ => Nil
+      })
+    }
+    case _ => Nil
+  }
+
+  /** Names a model's bytes, so that a pooled Python process loads each model once. */
+  private[ml] def digest(bytes: Array[Byte]): String =
+    java.security.MessageDigest.getInstance("SHA-256").digest(bytes).map("%02x".format(_)).mkString
+
   override def load(path: String): KerasModel = super.load(path)
 
   override def read: MLReader[KerasModel] = new MLReader[KerasModel] {
     override def load(path: String): KerasModel = {
-      KerasStageIO.load(sparkSession, path)((uid, blob) =>
-        new KerasModel(uid, blob.getOrElse(throw new IllegalArgumentException(s"$path holds no Keras model"))))
+      KerasStageIO.load(sparkSession, path)((uid, blob, metadata) =>
+        new KerasModel(uid, blob.getOrElse(throw new IllegalArgumentException(s"$path holds no Keras model")),
+          parseHistory(metadata \ "history")))
     }
   }
 

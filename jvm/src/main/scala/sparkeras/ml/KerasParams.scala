@@ -28,6 +28,9 @@ trait KerasTrainingParams extends KerasParams with SharedSeedParam {
   // How a Spark Connect client sends the model it holds: Connect Params are strings, numbers and arrays.
   final val modelBase64 = new Param[String](this, "modelBase64",
     "a compiled Keras model: the bytes of its .keras file, base64-encoded (instead of modelFile)")
+  // A Connect client cannot call the fitted model's methods; it reads the History from this temporary view.
+  final val historyView = new Param[String](this, "historyView",
+    "register the fit's History (one row per epoch) as a temporary view of this name in the fitting session")
   final val epochs = new IntParam(this, "epochs", "training epochs", ParamValidators.gtEq(1))
   final val batchSize = new IntParam(this, "batchSize", "mini-batch size per worker", ParamValidators.gtEq(1))
   final val learningRate = new DoubleParam(this, "learningRate", "overrides the compiled optimizer's learning rate",

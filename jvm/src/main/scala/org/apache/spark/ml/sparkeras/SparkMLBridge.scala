@@ -5,7 +5,7 @@ import org.apache.spark.ml.param.shared.{HasFeaturesCol, HasLabelCol, HasPredict
   HasSeed}
 import org.apache.spark.ml.util.{DefaultParamsReader, DefaultParamsWriter}
 import org.apache.spark.sql.SparkSession
-import org.json4s.JObject
+import org.json4s.{JObject, JValue}
 
 /**
  * Spark's own shared column Params and metadata persistence are private to
@@ -20,16 +20,17 @@ trait SharedSeedParam extends HasSeed
 
 object SparkMLBridge {
   /** Spark ML's metadata JSON under `path/metadata`, as DefaultParamsWriter writes it. */
-  def saveMetadata(instance: Params, path: String, spark: SparkSession): Unit =
-    DefaultParamsWriter.saveMetadata(instance, path, spark)
+  def saveMetadata(instance: Params, path: String, spark: SparkSession, extra: Option[JObject] = None): Unit =
+    DefaultParamsWriter.saveMetadata(instance, path, spark, extra)
 
   /**
    * Reads `path/metadata`, makes the stage with the stored uid and sets every stored
    * Param it has; Params of the other language (the Python stages' modelParams) are skipped.
+   * `make` also gets the whole metadata JSON (extra fields such as a model's History).
    */
-  def loadParams[T <: Params](path: String, spark: SparkSession)(make: String => T): T = {
+  def loadParams[T <: Params](path: String, spark: SparkSession)(make: (String, JValue) => T): T = {
     val metadata = DefaultParamsReader.loadMetadata(path, spark)
-    val instance = make(metadata.uid)
+    val instance = make(metadata.uid, metadata.metadata)
     val stored = Seq(metadata.params, metadata.defaultParams).flatMap {
       case JObject(fields) => fields.map(_._1)
       case _ => Nil
