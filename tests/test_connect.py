@@ -1,20 +1,15 @@
 """Spark Connect: one user script (tests/connect_job.py) run with a classic session and as a
-thin client of a Spark Connect server started here (pyspark's spark-submit, the sparkeras jar
-on --jars, everything on 127.0.0.1): trains KerasEstimator in two modes, applies, saves and
+thin client of a Spark Connect server started here (sparkeras.driver.connect_server: pyspark's
+spark-submit with the sparkeras jar, everything on 127.0.0.1): trains KerasEstimator in two modes, applies, saves and
 loads the fitted model and a Pipeline holding it, tunes epochs with a CrossValidator, calls a
 model from SQL, and is told clearly that SparkModel (RDDs) needs a classic session."""
-import os
-import signal
 import socket
 import subprocess
 import sys
-import time
 
-import pyspark
 import pytest
 
 from conftest import run_job
-from sparkeras.driver.bridge import bundled_jar
 
 
 def _free_port():
@@ -24,37 +19,17 @@ def _free_port():
 
 
 @pytest.fixture(scope="module")
-def connect_server(tmp_path_factory):
-    """A local Spark Connect server in its own process group, ended by its id afterwards."""
-    port = _free_port()
-    log = tmp_path_factory.mktemp("connect") / "server.log"
-    submit = os.path.join(os.path.dirname(pyspark.__file__), "bin", "spark-submit")
-    conf = {"spark.connect.grpc.binding.address": "127.0.0.1", "spark.connect.grpc.binding.port": str(port),
-            "spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1", "spark.ui.enabled": "false",
-            "spark.pyspark.python": sys.executable}
-    command = [submit, "--class", "org.apache.spark.sql.connect.service.SparkConnectServer", "--master", "local[2]",
-               "--jars", bundled_jar()] + [a for k, v in conf.items() for a in ("--conf", f"{k}={v}")] + ["spark-internal"]
-    env = dict(os.environ, PYSPARK_PYTHON=sys.executable, SPARK_LOCAL_IP="127.0.0.1")
-    with open(log, "wb") as out:
-        server = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+def connect_server():
+    """A local Spark Connect server with the sparkeras jar, started and stopped as the README says."""
+    port = str(_free_port())
+    helper = [sys.executable, "-m", "sparkeras.driver.connect_server"]
+    started = subprocess.run(helper + ["start", "--port", port, "--conf", "spark.ui.enabled=false"],
+                             capture_output=True, text=True, timeout=180)
+    assert started.returncode == 0, started.stderr[-3000:]
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail("the Spark Connect server did not start:\n" + log.read_text()[-3000:])
-                time.sleep(1)
         yield f"sc://127.0.0.1:{port}"
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait(10)
+        subprocess.run(helper + ["stop", "--port", port], capture_output=True, timeout=120)
 
 
 def _check(result):
@@ -89,3 +64,23 @@ def test_the_same_script_from_a_connect_client(connect_server):
     assert result["pipeline"]["stages"] == ["StandardScalerModel", "RemoteKerasModel"]
     assert "needs a classic Spark session" in result["spark_model"] and "KerasEstimator" in result["spark_model"]
     _check(result)
+
+
+def test_the_readme_commands_as_written():
+    """The bash block of the README's "From Spark Connect", run as it is from the repository root."""
+    import os
+    import re
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+    with open(os.path.join(root, "README.md")) as f:
+        section = f.read().split("## From Spark Connect", 1)[1].split("\n## ", 1)[0]
+    block = re.search(r"```bash\n(.*?)```", section, re.S).group(1)
+    assert "connect_server start" in block and "connect_server stop" in block
+    try:
+        out = subprocess.run(["bash", "-c", block], cwd=root, capture_output=True, text=True, timeout=900)
+    finally:  # the block's own stop line may not have run
+        subprocess.run([sys.executable, "-m", "sparkeras.driver.connect_server", "stop"], capture_output=True,
+                       timeout=120)
+    found = re.search(r"RemoteKerasModel: test accuracy ([0-9.]+); reloaded from \S+: ([0-9.]+)", out.stdout)
+    assert found, (out.stdout[-2000:], out.stderr[-3000:])
+    assert float(found.group(1)) >= 0.9 and found.group(1) == found.group(2)
+    assert "stopped" in out.stdout

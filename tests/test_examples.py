@@ -7,7 +7,7 @@ import pytest
 
 EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples", "python")
 SCRIPTS = ["dataframe_parquet.py", "pipeline_save_load.py", "cross_validation.py", "sql_inference.py",
-           "elephas_migration.py", "hyperparam_search.py", "image_transfer_learning.py"]
+           "elephas_migration.py", "hyperparam_search.py", "image_transfer_learning.py", "spark_connect.py"]
 
 
 @pytest.mark.parametrize("script", SCRIPTS)

@@ -1,6 +1,19 @@
 """Trained models callable from Spark SQL, and the pandas UDF behind them."""
 from sparkeras.driver import images, inference
+from sparkeras.errors import ModelSpecError
+from sparkeras.ml import connect
 from sparkeras.ml.estimator import KerasModel
+
+
+def _keras(model):
+    """The Keras model (and custom objects) behind what a caller passed."""
+    if isinstance(model, KerasModel):
+        return model.keras_model, model.getCustomObjects()
+    if isinstance(model, connect.RemoteKerasModel):
+        raise ModelSpecError("this KerasModel lives in the Spark Connect server, and a SQL function needs the Keras "
+                             "model in this process: pass a Keras model (keras.models.load_model('model.keras')), or "
+                             "apply the fitted model with its transform()")
+    return model, None
 
 
 def predict_udf(spark, model, n_inputs=None, custom_objects=None, batch_size=1024):
@@ -15,8 +28,7 @@ def register_udf(spark, name, model, batch_size=1024):
 
         SELECT name(pixels) FROM images
     """
-    keras_model = model.keras_model if isinstance(model, KerasModel) else model
-    custom = model.getCustomObjects() if isinstance(model, KerasModel) else None
+    keras_model, custom = _keras(model)
     return spark.udf.register(name, inference.predict_udf(spark, keras_model, custom, batch_size))
 
 
@@ -29,7 +41,6 @@ def register_image_udf(spark, name, model, preprocessing="none", channel_order="
 
         SELECT path, name(image) FROM images
     """
-    keras_model = model.keras_model if isinstance(model, KerasModel) else model
-    custom = model.getCustomObjects() if isinstance(model, KerasModel) else None
+    keras_model, custom = _keras(model)
     return spark.udf.register(name, images.predict_udf(spark, keras_model, channel_order, preprocessing, custom,
                                                        batch_size))
