@@ -68,6 +68,15 @@ class KerasStagesSpec extends AnyFunSuite with BeforeAndAfterAll {
     val a = out.select("probability").collect().map(_.get(0).toString)
     val b = loaded.transform(test).select("probability").collect().map(_.get(0).toString)
     assert(a.sameElements(b))
+
+    // the fit's History: one value per epoch for each metric, kept by save/load, as a DataFrame too
+    val history = model.history.toMap
+    assert(history.keySet == Set("loss", "accuracy") && history("loss").size == 15, history)
+    assert(history("loss").last < history("loss").head / 3, history("loss"))
+    assert(loaded.history == model.history)
+    val frame = loaded.historyFrame(spark)
+    assert(frame.columns.toSeq == Seq("epoch") ++ model.history.map(_._1) && frame.count() == 15)
+    assert(model.estimatedSize >= model.kerasModel.length)
   }
 
   test("estimator params persist") {

@@ -117,6 +117,9 @@ class KerasModel(override val uid: String, val kerasModel: Array[Byte], val hist
 
   override def transformSchema(schema: StructType): StructType = KerasModel.outputSchema(schema, this, classification = true)
 
+  // What a Spark Connect server's model cache counts against its limit: the .keras bytes dominate.
+  override def estimatedSize: Long = kerasModel.length.toLong + 16L * history.map(_._2.size + 4).sum + 4096L
+
   override def copy(extra: ParamMap): KerasModel = copyValues(new KerasModel(uid, kerasModel, history), extra).setParent(parent)
 
   override def write: MLWriter = new MLWriter {
