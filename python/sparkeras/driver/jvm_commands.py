@@ -12,16 +12,14 @@ pool), answering each with a WorkerOutput frame holding that JSON.
 """
 import argparse
 import json
-import os
 import sys
-import traceback
 
 from sparkeras.driver import algorithms, ensemble, job_config, model_spec
 from sparkeras.driver.job_config import FitArguments, TrainingSettings
 from sparkeras.wire import sparkeras_pb2 as wire
 from sparkeras.wire.codec import from_tensor
 from sparkeras.wire.connection import Connection, envelope, write_frame
-from sparkeras.wire.pipe_commands import serve
+from sparkeras.wire.pipe_commands import command_main
 
 
 def _load(path):
@@ -77,23 +75,18 @@ COMMANDS = {"describe": describe, "inspect": inspect, "save": save}
 
 
 def _answer(args, stdin, stdout):
-    env = wire.Envelope()
-    env.worker_output.result_json = json.dumps(COMMANDS[args.command](args))
-    write_frame(stdout, env)
+    """One line of JSON on standard output; in the pool, a WorkerOutput frame holding it."""
+    result = json.dumps(COMMANDS[args.command](args))
+    if stdout is sys.stdout.buffer:
+        print(result)
+    else:
+        env = wire.Envelope()
+        env.worker_output.result_json = result
+        write_frame(stdout, env)
 
 
 def main(argv=None):
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    parser = _parser()
-    args = parser.parse_args(argv)
-    if args.command == "serve":
-        serve(lambda argv, stdin, stdout: _answer(parser.parse_args(argv), stdin, stdout))
-        return
-    try:
-        print(json.dumps(COMMANDS[args.command](args)))
-    except Exception:
-        traceback.print_exc(file=sys.stderr)
-        sys.exit(1)
+    command_main(_parser(), _answer, argv)
 
 
 def _parser():

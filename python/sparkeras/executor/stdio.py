@@ -10,8 +10,6 @@ so rows arrive in DataBatch frames of raw tensor bytes. Commands:
 import argparse
 import json
 import os
-import sys
-import traceback
 
 from sparkeras.executor.feed import blocks_from_data_batches
 from sparkeras.executor.inference import ModelHandle, predict_array
@@ -19,7 +17,7 @@ from sparkeras.executor.training import TrainingTask
 from sparkeras.wire import sparkeras_pb2 as wire
 from sparkeras.wire.codec import to_tensor
 from sparkeras.wire.connection import read_frame, write_frame
-from sparkeras.wire.pipe_commands import serve
+from sparkeras.wire.pipe_commands import command_main
 
 
 def data_batches(stream):
@@ -88,20 +86,4 @@ def parser():
 
 
 def main(argv=None):
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    commands = parser()
-    args = commands.parse_args(argv)
-    if args.command == "serve":
-        serve(lambda argv, stdin, stdout: _run(commands.parse_args(argv), stdin, stdout))
-        return
-    try:
-        _run(args, sys.stdin.buffer, sys.stdout.buffer)
-    except Exception:
-        traceback.print_exc(file=sys.stderr)
-        sys.exit(1)
-
-
-def _run(args, stdin, stdout):
-    if args.command == "serve":
-        raise ValueError("serve cannot be nested")
-    COMMANDS[args.command](args, stdin, stdout)
+    command_main(parser(), lambda args, stdin, stdout: COMMANDS[args.command](args, stdin, stdout), argv)

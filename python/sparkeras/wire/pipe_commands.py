@@ -44,3 +44,23 @@ def serve(run, stdin=None, stdout=None):
             traceback.print_exc(file=sys.stderr)
             sys.stderr.flush()
             sys.exit(1)
+
+
+def command_main(parser, run, argv=None):
+    """`python -m <module> <command> ...`: the command runs once on the standard streams, or,
+    for `serve`, the pool's commands run one after another; `run(args, stdin, stdout)` runs one."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        def one(command, stdin, stdout):
+            parsed = parser.parse_args(command)
+            if parsed.command == "serve":
+                raise ValueError("serve cannot be nested")
+            run(parsed, stdin, stdout)
+        serve(one)
+        return
+    try:
+        run(args, sys.stdin.buffer, sys.stdout.buffer)
+    except Exception:
+        traceback.print_exc(file=sys.stderr)
+        sys.exit(1)
