@@ -76,6 +76,10 @@ def main(where):
                                       "history_epochs": len(fitted.history["loss"]),
                                       "history_rows": fitted.historyFrame().count()}
     out["columns"] = fitted.transform(test).columns
+    try:
+        out["evaluate"] = fitted.evaluate(test)  # Keras's metrics: classic sessions only
+    except ValueError as e:
+        out["evaluate"] = str(e)
 
     fitted.write().overwrite().save(os.path.join(keep, "model"))
     loaded = KerasModel.load(os.path.join(keep, "model"))

@@ -53,6 +53,7 @@ def test_the_script_in_a_classic_session():
     assert result["asynchronous/epoch"]["model"] == result["loaded"]["model"] == "KerasModel"
     assert result["pipeline"]["stages"] == ["StandardScalerModel", "KerasModel"]
     assert result["spark_model"] == "ok"
+    assert result["evaluate"]["accuracy"] >= 0.9, result["evaluate"]
     _check(result)
 
 
@@ -63,6 +64,7 @@ def test_the_same_script_from_a_connect_client(connect_server):
     assert result["asynchronous/epoch"]["model"] == result["loaded"]["model"] == "RemoteKerasModel"
     assert result["pipeline"]["stages"] == ["StandardScalerModel", "RemoteKerasModel"]
     assert "needs a classic Spark session" in result["spark_model"] and "KerasEstimator" in result["spark_model"]
+    assert "MulticlassClassificationEvaluator" in result["evaluate"]
     _check(result)
 
 

@@ -58,6 +58,11 @@ class RemoteKerasModel(JavaModel, KerasColumnParams, JavaMLWritable):
     def history(self, value):
         self._history = value
 
+    def evaluate(self, dataset, *args, **kwargs):
+        raise ModelSpecError("evaluate() computes Keras's metrics with the Keras model in this process, and this "
+                             "KerasModel lives in the Spark Connect server: score its transform() output with a Spark ML "
+                             "evaluator (MulticlassClassificationEvaluator, RegressionEvaluator, ...), which runs there")
+
     @classmethod
     def read(cls):
         return RemoteModelReader()
