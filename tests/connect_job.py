@@ -81,6 +81,20 @@ def main(where):
     except ValueError as e:
         out["evaluate"] = str(e)
 
+    # a model with two inputs, fed from two array columns
+    import keras
+    top, bottom = keras.Input((32,)), keras.Input((32,))
+    hidden = keras.layers.Dense(64, activation="relu")(keras.layers.Concatenate()([top, bottom]))
+    two = keras.Model([top, bottom], keras.layers.Dense(10, activation="softmax")(hidden))
+    two.compile(keras.optimizers.Adam(0.003), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    halves = ["top", "bottom", "label"]
+    two_train = spark.createDataFrame([(r[:32].tolist(), r[32:].tolist(), float(y)) for r, y in zip(x_train, y_train)],
+                                      halves)
+    two_test = spark.createDataFrame([(r[:32].tolist(), r[32:].tolist(), float(y)) for r, y in zip(x_test, y_test)],
+                                     halves)
+    two_fitted = KerasEstimator(model=two, featuresCol=["top", "bottom"], epochs=12, numWorkers=2, seed=1).fit(two_train)
+    out["two_inputs"] = accuracy(two_fitted.transform(two_test))
+
     fitted.write().overwrite().save(os.path.join(keep, "model"))
     loaded = KerasModel.load(os.path.join(keep, "model"))
     out["loaded"] = {"accuracy": accuracy(loaded.transform(test)), "model": type(loaded).__name__,

@@ -1,8 +1,9 @@
 """Spark Connect: one user script (tests/connect_job.py) run with a classic session and as a
 thin client of a Spark Connect server started here (sparkeras.driver.connect_server: pyspark's
-spark-submit with the sparkeras jar, everything on 127.0.0.1): trains KerasEstimator in two modes, applies, saves and
-loads the fitted model and a Pipeline holding it, tunes epochs with a CrossValidator, calls a
-model from SQL, and is told clearly that SparkModel (RDDs) needs a classic session."""
+spark-submit with the sparkeras jar, everything on 127.0.0.1): trains KerasEstimator in two
+modes, applies, saves and loads the fitted model and a Pipeline holding it, trains a model
+with two inputs from two array columns, tunes epochs with a CrossValidator, calls a model from
+SQL, and is told clearly what needs a classic session (SparkModel, Keras's evaluate)."""
 import socket
 import subprocess
 import sys
@@ -45,6 +46,7 @@ def _check(result):
     assert twelve > one_epoch + 0.2, result["cross_validation"]
     assert result["cross_validation"]["best_accuracy"] >= 0.9, result["cross_validation"]
     assert result["sql_accuracy"] >= 0.9, result["sql_accuracy"]
+    assert result["two_inputs"] >= 0.9, result["two_inputs"]
 
 
 def test_the_script_in_a_classic_session():
