@@ -3,8 +3,8 @@ application (local[2]: one executor with two cores): the same digits, model and 
 trained by both paths twice (the first fit of each path starts its Python workers), and the
 Scala model applied to 8 partitions.
 
-Run by test_scala_stage.py as a separate driver:  scala_pool_job.py
-Prints one RESULT line of JSON: seconds per fit for each path, test accuracies, how many
+Run by tests/test_jvm_workers.py and bench/jvm_workers_bench.py as a separate driver:  scala_pool_job.py
+Prints one RESULT line of JSON: seconds per fit for each path (bench/jvm_workers_bench.py), test accuracies, how many
 Python processes the JVM's pool started, which processes trained, and the Scala History.
 """
 import json

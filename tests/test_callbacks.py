@@ -26,7 +26,8 @@ def test_early_stopping_stops_every_worker_and_restores_the_best_weights(rdd, di
     history = SparkModel(model, mode="synchronous", frequency="batch", num_workers=2).fit(
         rdd, epochs=30, batch_size=32, callbacks=[stopper])
     assert stopper.stopped_epoch == reference.stopped_epoch > 0, (stopper.stopped_epoch, reference.stopped_epoch)
-    assert len(history.history["loss"]) <= reference.stopped_epoch + 4, f"trained {len(history.history['loss'])} of 30 epochs"
+    # workers run at most one epoch ahead of the callbacks: epochs 0..stopped + 1 at most
+    assert len(history.history["loss"]) <= reference.stopped_epoch + 2, f"trained {len(history.history['loss'])} of 30 epochs"
     assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), stopper.best_weights)), \
         "the best epoch's weights were restored"
 

@@ -1,10 +1,11 @@
 """The Scala stages' Python workers, started by the JVM: a pool per JVM reuses each process
 across tasks, partitions and fits (tests/scala_pool_job.py, local[2]: one executor with two
-cores), and the Scala path trains as fast as the Python stages do in the same application."""
+cores). Its timing of the Scala path against the Python stages is a benchmark
+(bench/jvm_workers_bench.py), not checked here."""
 from conftest import run_job
 
 
-def test_pooled_workers_and_the_scala_path_against_the_python_path():
+def test_pooled_workers_across_tasks_partitions_and_fits():
     result = run_job("scala_pool_job.py", timeout=900)
     # two fits of 8 partitions with 2 workers, and a transform of 8 partitions: two processes in all
     assert result["train_partitions"] == result["test_partitions"] == 8
@@ -12,9 +13,6 @@ def test_pooled_workers_and_the_scala_path_against_the_python_path():
     assert result["executor_processes_alive"] <= 2, result
     assert result["driver_helpers_started"] == 1, result
     assert result["scala_accuracy"] >= 0.9 and result["python_accuracy"] >= 0.9, result
-    # each path's first fit starts its workers; the two fits together, Scala within 1.5x of Python
-    scala, python = sum(result["seconds"]["scala"]), sum(result["seconds"]["python"])
-    assert scala <= 1.5 * python, result["seconds"]
     history = result["scala_history"]
     assert history["epoch"] == list(range(10)) and history["loss"][-1] < history["loss"][0] / 3, history
     assert set(result["python_history_columns"]) == {"epoch", "loss", "accuracy"}

@@ -2,10 +2,11 @@
 
 A thread polls the coordinator for epochs that every partition has reported; for each, in
 order, it pulls the master weights into the Keras model and calls `on_epoch_end` with the
-epoch's row-weighted logs (`val_*` included), then `on_epoch_begin` of the next. Training
-does not wait for callbacks. `model.stop_training = True` makes every worker stop after
-the epoch it is in (callbacks see no epoch after the one that stopped training, but the
-History holds every epoch the workers finished); a changed `model.optimizer.learning_rate` (ReduceLROnPlateau,
+epoch's row-weighted logs (`val_*` included), then `on_epoch_begin` of the next. With
+callbacks of the caller's, workers run at most one epoch ahead of them (a worker that
+finished epoch e waits until `on_epoch_end` of epoch e - 1 has returned), so
+`model.stop_training = True` stops every worker within two epochs of the one that set it
+(callbacks see no epoch after it; the History holds every epoch the workers finished); a changed `model.optimizer.learning_rate` (ReduceLROnPlateau,
 LearningRateScheduler) is sent to the server's optimizer.
 
 With `verbose`, Keras's own ProgbarLogger is one of the callbacks: between epochs the thread
@@ -14,6 +15,7 @@ the current epoch and their running metrics, from the server's live counters.
 """
 import json
 import threading
+import time
 import warnings
 
 from sparkeras.driver import job_config
@@ -26,9 +28,12 @@ class CallbackRunner:
     def __init__(self, callbacks, model, coordinator, token, params, initial_epoch=0, interval=0.2, fit_args=None):
         import keras
         self.model, self.coordinator, self.token = model, coordinator, token
+        self.gate = bool(callbacks)  # the caller's callbacks may stop training; a progress bar alone does not
         self.fit_args = fit_args
         self.validation = {}  # epoch -> val_* logs computed here from validation_data
         self.epochs, self.interval = params["epochs"], interval
+        # waiting workers: look for finished epochs often; batch-level hooks stay at `interval`
+        self.poll = min(interval, 0.05) if self.gate else interval
         self.verbose = params.get("verbose") or 0
         self.list = keras.callbacks.CallbackList(list(callbacks), add_history=False, add_progbar=bool(self.verbose),
                                                  model=model, **params)
@@ -59,15 +64,20 @@ class CallbackRunner:
         self.list.on_epoch_begin(self.next_epoch)
         self._send_learning_rate()  # LearningRateScheduler sets the first epoch's rate here
         self._conn = Connection.open(self.coordinator.getHost(), self.coordinator.getPort(), self.token, wire.DRIVER)
+        if self.gate:  # a callback may stop training: workers stay at most an epoch ahead of the callbacks
+            self.coordinator.gateOnCallbacks(self.next_epoch)
         self._thread = threading.Thread(target=self._loop, daemon=True, name="sparkeras-callbacks")
         self._thread.start()
         return self
 
     def _loop(self):
-        while not self._stop.wait(self.interval):
+        shown = 0.0
+        while not self._stop.wait(self.poll):
             try:
                 self._catch_up()
-                self._show_progress()
+                if time.monotonic() - shown >= self.interval:
+                    shown = time.monotonic()
+                    self._show_progress()
             except Exception as e:  # reported on the driver's thread when training ends
                 self.error = e
                 self.coordinator.requestStop()
@@ -96,6 +106,7 @@ class CallbackRunner:
             if getattr(self.model, "stop_training", False):
                 self.coordinator.requestStop()
                 return
+            self.coordinator.callbacksFinished(epoch + 1)
             self.next_epoch += 1
             self._shown_step = 0
             if self.next_epoch < self.epochs:

@@ -14,7 +14,7 @@ from pyspark.ml.wrapper import JavaEstimator, JavaModel
 
 from sparkeras.errors import ModelSpecError
 from sparkeras.ml import persistence
-from sparkeras.ml.history import history_dict
+from sparkeras.ml.history import history_dict, history_frame
 from sparkeras.ml.params import KerasColumnParams
 
 SCALA_MODEL = "sparkeras.ml.KerasModel"
@@ -40,8 +40,6 @@ class RemoteKerasModel(JavaModel, KerasColumnParams, JavaMLWritable):
     def historyFrame(self):
         """The History as a DataFrame: `epoch` and one column per metric."""
         from pyspark.sql import SparkSession
-
-        from sparkeras.ml.history import history_frame
         spark = SparkSession.active()
         if self._history_view is not None:
             return spark.table(self._history_view)

@@ -65,7 +65,13 @@ final class Coordinator(host: String, maxFrameBytes: Int, sparkSecret: String, c
   def epochsCompleted(): Int = server.job.map(_.epochsCompleted).getOrElse(0)
 
   /** Workers stop after the epoch they are in (a driver callback set model.stop_training). */
-  def requestStop(): Unit = server.job.foreach(_.stopRequested = true)
+  def requestStop(): Unit = server.job.foreach(_.requestStop())
+
+  /** Driver callbacks run: workers stay at most one epoch ahead of them (from the fit's first epoch). */
+  def gateOnCallbacks(fromEpoch: Int): Unit = server.job.foreach(_.gateOnCallbacks(fromEpoch))
+
+  /** The driver's callbacks have finished epochs 0 until `epochs` (exclusive). */
+  def callbacksFinished(epochs: Int): Unit = server.job.foreach(_.callbacksFinished(epochs))
 
   /** The server optimizer's learning rate (NaN when it merges deltas), and a change to it. */
   def learningRate(): Double = server.job.map(_.learningRate.toDouble).getOrElse(Double.NaN)

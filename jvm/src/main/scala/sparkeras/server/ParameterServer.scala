@@ -190,6 +190,7 @@ final class ParameterServer(host: String, token: Array[Byte], maxFrameBytes: Int
           replyWeights(j)
         case Envelope.BodyCase.EPOCH_METRICS if isWorker =>
           j.recordMetrics(claim, env.getEpochMetrics)
+          j.awaitCallbacks(env.getEpochMetrics.getEpoch, limits.idleTimeoutMs)
           reply(if (j.stopRequested) stopAck else ack)
         case Envelope.BodyCase.WORKER_STATE if isWorker =>
           try { j.recordState(claim, env.getWorkerState); reply(ack) }

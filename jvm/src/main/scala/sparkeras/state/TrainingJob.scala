@@ -249,6 +249,29 @@ final class TrainingJob(val config: JobConfig) {
   // Set by the driver when a callback sets model.stop_training: workers stop after the epoch they report.
   @volatile var stopRequested = false
 
+  /** Workers stop after the epoch they are in (a driver callback set model.stop_training). */
+  def requestStop(): Unit = synchronized { stopRequested = true; notifyAll() }
+
+  // With driver callbacks that may stop training (EarlyStopping), a worker that finished epoch e
+  // waits until they have seen epoch e - 1: it runs at most one epoch ahead of them.
+  @volatile private var callbackGate = false
+  private var callbacksSeen = 0 // epochs, counted from 0, whose on_epoch_end has returned
+  @volatile private var aborted = false
+
+  def gateOnCallbacks(fromEpoch: Int): Unit = synchronized { callbacksSeen = fromEpoch; callbackGate = true }
+
+  def callbacksFinished(epochs: Int): Unit = synchronized { callbacksSeen = math.max(callbacksSeen, epochs); notifyAll() }
+
+  /** Returns once the callbacks have seen the epoch before `epoch`, training stops or fails, or after `timeoutMs`. */
+  def awaitCallbacks(epoch: Int, timeoutMs: Long): Unit = if (callbackGate) synchronized {
+    val deadline = System.nanoTime() + timeoutMs * 1000000L
+    var left = timeoutMs
+    while (callbacksSeen < epoch && !stopRequested && !aborted && failureReport == null && left > 0) {
+      wait(left)
+      left = (deadline - System.nanoTime()) / 1000000L
+    }
+  }
+
   /** Epochs that every partition has reported, counted from the first: the driver's callbacks run on them. */
   def epochsCompleted: Int = { var n = 0; while (completedEpochs.contains(n)) n += 1; n }
 
@@ -339,7 +362,7 @@ final class TrainingJob(val config: JobConfig) {
 
   def abort(reason: String): Unit = {
     if (aggregator != null) aggregator.abort(reason)
-    synchronized(notifyAll())
+    synchronized { aborted = true; notifyAll() }
   }
 
   /**
