@@ -46,7 +46,7 @@ def save_metadata(instance, path, spark):
         "defaultParamMap": _json_params(instance, instance._defaultParamMap),
     }
     history = getattr(instance, "history", None)
-    if history:
+    if isinstance(history, dict) and history:  # a KerasModel's {metric: values} (elephas's stages keep a list)
         metadata["history"] = {name: [float(v) for v in values] for name, values in history.items()}
     spark.createDataFrame([(json.dumps(metadata, separators=(",", ":")),)], "value string").coalesce(1).write.text(
         path.rstrip("/") + "/metadata")
@@ -162,8 +162,8 @@ class _Reader(MLReader):
                                 if instance.hasParam(k) and k not in PYTHON_OBJECT_PARAMS})
         instance._set(**{k: v for k, v in metadata["paramMap"].items() if instance.hasParam(k)})
         instance._resetUid(metadata["uid"])
-        if hasattr(instance, "history"):
-            instance.history = {name: list(values) for name, values in metadata.get("history", {}).items()}
+        if isinstance(getattr(instance, "history", None), dict) and "history" in metadata:
+            instance.history = {name: list(values) for name, values in metadata["history"].items()}
         payload = _read_blob(spark, path, "keras_model")  # an estimator saved with buildFn only has none
         if payload is not None:
             model = keras_from_bytes(payload, instance.getCustomObjects() or None)
