@@ -235,3 +235,20 @@ def test_spark_ml_evaluators_work_with_their_defaults(spark, frames, make_mlp, d
     # a column named "" is left out, as in Spark ML
     fitted.setRawPredictionCol("").setProbabilityCol("")
     assert set(fitted.transform(zero_test).columns) == {"features", "label", "prediction"}
+
+
+def test_history_survives_save_and_load_in_both_languages(spark, make_mlp, tmp_path):
+    from pyspark.sql import DataFrame
+    model = KerasModel(model=make_mlp())
+    model.history = {"loss": [1.0, float("nan"), 0.5], "accuracy": [0.1, 0.2]}  # a diverged epoch; a short metric
+    model.save(str(tmp_path / "python"))
+    assert KerasModel.load(str(tmp_path / "python")).history == {"loss": [1.0, None, 0.5], "accuracy": [0.1, 0.2]}
+    scala = spark.sparkContext._jvm.sparkeras.ml.KerasModel.load(str(tmp_path / "python"))
+    rows = DataFrame(scala.historyFrame(spark._jsparkSession), spark).orderBy("epoch").collect()
+    assert [(r.epoch, r.loss, r.accuracy) for r in rows] == [(0, 1.0, 0.1), (1, None, 0.2), (2, 0.5, None)]
+    scala.write().overwrite().save(str(tmp_path / "scala"))
+    back = KerasModel.load(str(tmp_path / "scala"))
+    assert back.history["accuracy"] == [0.1, 0.2] and back.history["loss"][0::2] == [1.0, 0.5]
+    assert back.history["loss"][1] is None
+    frame = back.historyFrame().orderBy("epoch").collect()
+    assert [r.epoch for r in frame] == [0, 1, 2] and frame[1].loss is None

@@ -6,6 +6,7 @@ Hadoop file system URI works. Everything goes through the SparkSession (DataFram
 writes), so stages save and load from a Spark Connect client too; there a KerasModel lives in
 the server (sparkeras.ml.connect)."""
 import json
+import math
 import os
 import tempfile
 import time
@@ -47,7 +48,9 @@ def save_metadata(instance, path, spark):
     }
     history = getattr(instance, "history", None)
     if isinstance(history, dict) and history:  # a KerasModel's {metric: values} (elephas's stages keep a list)
-        metadata["history"] = {name: [float(v) for v in values] for name, values in history.items()}
+        # JSON has no NaN: a non-finite value (a diverged loss) is null, read back as None / NaN
+        metadata["history"] = {name: [float(v) if math.isfinite(float(v)) else None for v in values]
+                               for name, values in history.items()}
     spark.createDataFrame([(json.dumps(metadata, separators=(",", ":")),)], "value string").coalesce(1).write.text(
         path.rstrip("/") + "/metadata")
 

@@ -29,14 +29,16 @@ class KerasModel(override val uid: String, val kerasModel: Array[Byte], val hist
 
   /**
    * The fit's History as a DataFrame: `epoch` (from 0, as Keras numbers them) and one column
-   * per metric (loss, accuracy, val_loss, ...), the values Keras's `History.history` holds.
+   * per metric (loss, accuracy, val_loss, ...), the values Keras's `History.history` holds; a
+   * value that is not finite, or an epoch a metric lacks, is null (as in the Python stages).
    */
   def historyFrame(spark: SparkSession): DataFrame = {
     val epochs = history.map(_._2.size).foldLeft(0)(math.max)
     val schema = StructType(StructField("epoch", IntegerType, nullable = false) +:
       history.map { case (name, _) => StructField(name, DoubleType) })
     val rows: Seq[Row] = (0 until epochs).map(e =>
-      Row.fromSeq(e +: history.map { case (_, values) => values.lift(e).map(Double.box).orNull }))
+      Row.fromSeq(e +: history.map { case (_, values) =>
+        values.lift(e).filterNot(v => v.isNaN || v.isInfinite).map(Double.box).orNull }))
     spark.createDataFrame(rows.asJava, schema)
   }
 
@@ -125,7 +127,9 @@ class KerasModel(override val uid: String, val kerasModel: Array[Byte], val hist
   override def write: MLWriter = new MLWriter {
     override protected def saveImpl(path: String): Unit =
       KerasStageIO.save(sparkSession, path, KerasModel.this, Some(kerasModel),
-        Some(JObject("history" -> JObject(history.map { case (name, values) => name -> JArray(values.map(JDouble(_)).toList) }: _*))))
+        // JSON has no NaN: a non-finite value (a diverged loss) is written as null
+        Some(JObject("history" -> JObject(history.map { case (name, values) =>
+          name -> JArray(values.map(v => if (v.isNaN || v.isInfinite) JNull else JDouble(v)).toList) }: _*))))
   }
 }
 
