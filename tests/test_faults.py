@@ -16,7 +16,9 @@ def check_exactly_once(results):
         print(f"{spec}: applied {killed['applied']} samples after the kill, {clean['applied']} clean; accuracy "
               f"{killed['accuracy']:.4f} vs {clean['accuracy']:.4f}; resumed after pushes {killed['resumed']}")
         assert killed["killed"], f"{spec}: no worker was killed: {runs}"
-        assert killed["lost"] >= 1, f"{spec}: the server saw no lost worker: {runs}"
+        # the retry shows as a lost connection, or (when the retried attempt joined before the killed
+        # one's connection closed, which then counts as superseded) as an attempt resuming after pushes
+        assert killed["lost"] >= 1 or any(killed["resumed"]), f"{spec}: no retry was seen: {runs}"
         assert clean["applied"] > 0 and 1 / 1.02 <= killed["applied"] / clean["applied"] <= 1.02, (spec, runs)
         assert killed["epochs"] == clean["epochs"], (spec, runs)
         # A kill must not cost more than a point in synchronous training. Asynchronous runs
