@@ -87,3 +87,25 @@ def test_failed_trials_are_recorded_not_fatal(sc, split, tmp_path):
     reloaded = keras.models.load_model(str(tmp_path / "ensemble.keras"))
     np.testing.assert_allclose(reloaded.predict(x_test, verbose=0), best.predict(x_test, verbose=0), rtol=1e-5,
                                atol=1e-6)
+
+
+@pytest.mark.parametrize("direction,value,spared", [("maximize", 0.75, True), ("maximize", 0.55, False),
+                                                    ("minimize", 0.75, True), ("minimize", 0.85, False)])
+def test_a_trial_among_the_best_kept_is_not_pruned(direction, value, spared):
+    """An ensemble of 3 spares a trial ranked second or third at its epoch, which a median
+    pruner would stop (a CI run once finished 2 of the 3 trials an ensemble asked for)."""
+    import optuna
+    from sparkeras.hyperparam import _among_best
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction=direction)
+    for reported in ([0.9, 0.95], [0.8, 0.7], [0.6], [0.5, 0.4]):  # epochs 0 and 1 of earlier trials
+        trial = study.ask()
+        for epoch, v in enumerate(reported):
+            trial.report(v, epoch)
+        study.tell(trial, reported[-1])
+    trial = study.ask()
+    trial.report(value, 0)
+    # at epoch 0 the others reported 0.9, 0.8, 0.6 and 0.5: 0.75 is third either way; 0.55 is
+    # fourth when maximizing and 0.85 fourth when minimizing
+    assert _among_best(trial, 0, value, 3, direction) is spared
+    assert _among_best(trial, 0, value, 1, direction) is False  # a single best model: the pruner decides

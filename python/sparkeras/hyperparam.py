@@ -90,8 +90,9 @@ class HyperParamModel:
         return self.best_model
 
     def best_models_of(self, nb_models, model, data, max_evals, **kwargs):
-        """The `nb_models` best trained models of a search (best first). Pruned trials do not
-        count: when fewer than `nb_models` trials finish, up to `max_evals` more are run."""
+        """The `nb_models` best trained models of a search (best first). The pruner spares a
+        trial while it is among the `nb_models` best at its epoch; pruned trials do not count:
+        when fewer than `nb_models` trials finish, up to `max_evals` more are run."""
         self._search(model, data, max_evals, nb_models, **_search_defaults(kwargs))
         return list(self.best_models)
 
@@ -137,7 +138,7 @@ class HyperParamModel:
             begun = time.time()
             try:
                 keras_model = model(trial)
-                callback = _trial_callback(trial, metric)
+                callback = _trial_callback(trial, metric, keep, direction)
                 _fit(keras_model, train, epochs, batch_size, (x_val, y_val), callback, self.workers_per_trial, mode,
                      frequency)
             except optuna.TrialPruned:
@@ -209,10 +210,13 @@ def _fit(keras_model, train, epochs, batch_size, validation_data, callback, work
         train, epochs=epochs, batch_size=batch_size, validation_data=validation_data, callbacks=[callback])
 
 
-def _trial_callback(trial, metric):
+def _trial_callback(trial, metric, keep=1, direction="minimize"):
     """A Keras callback run on the driver after each epoch: reports `metric` to Optuna and
-    stops the fit when the pruner says so. Its `last`, `pruned` (the epoch, or 0) and
-    `seen` (the metric names it was given) tell the objective what happened."""
+    stops the fit when the pruner says so, unless the trial is among the best `keep` at that
+    epoch (an ensemble of `keep` needs `keep` finished trials; a median pruner alone prunes
+    the second and third best of a search as readily as the worst). Its `last`, `pruned`
+    (the epoch, or 0) and `seen` (the metric names it was given) tell the objective what
+    happened."""
     import keras
 
     class TrialCallback(keras.callbacks.Callback):
@@ -229,11 +233,22 @@ def _trial_callback(trial, metric):
                 return
             self.last = float(logs[metric])
             trial.report(self.last, epoch)
-            if trial.should_prune():
+            if trial.should_prune() and not _among_best(trial, epoch, self.last, keep, direction):
                 self.pruned = epoch + 1
                 self.model.stop_training = True
 
     return TrialCallback()
+
+
+def _among_best(trial, epoch, value, keep, direction):
+    """Whether `value` is among the best `keep` values reported at `epoch` by the other
+    trials of the study (finished, pruned or running), counting ties in its favour."""
+    if keep <= 1:
+        return False
+    others = [t.intermediate_values[epoch] for t in trial.study.get_trials(deepcopy=False)
+              if t.number != trial.number and epoch in t.intermediate_values]
+    better = sum(1 for v in others if (v > value if direction == "maximize" else v < value))
+    return better < keep
 
 
 class _KeptModels:
