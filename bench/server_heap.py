@@ -1,9 +1,13 @@
-"""The parameter server's heap for a 10M-parameter Adam job, against its estimate.
+"""The parameter server's heap for large Adam jobs, against its estimate.
 
-Trains a 2,000 x 5,000 dense model (10M parameters, 40 MB of float32 weights) with
-frequency="batch" (gradients, Adam on the server) and 2 workers on local[2], samples the
-driver JVM's used heap every 20 ms, and prints the peak above the pre-fit baseline (after a
-full GC) as a multiple of the model's size, beside the estimate the heap check uses.
+Trains dense models of 2,000 x H (H = 5,000: 10M parameters, 40 MB of float32 weights;
+H = 10,000: 20M) with frequency="batch" (gradients, Adam on the server) and 2 workers on
+local[2], after a small warm-up fit. For each it prints the driver JVM's heap above the
+pre-fit baseline (after a full GC) as a multiple of the model's size: the used heap sampled
+every 20 ms, and the exact peak of each heap pool (the old generation holds the large
+arrays; Spark's own per-job allocations, such as task serialization, land there too). The
+growth from the smaller model to the larger one, per byte of model, is what the server
+costs per byte of model, free of Spark's fixed share; the heap check's estimate is beside it.
     .venv/bin/python bench/server_heap.py
 """
 import json
@@ -24,35 +28,59 @@ sc = spark.sparkContext
 sc.setLogLevel("ERROR")
 jvm = sc._jvm
 memory = jvm.java.lang.management.ManagementFactory.getMemoryMXBean()
+pools = [p for p in jvm.java.lang.management.ManagementFactory.getMemoryPoolMXBeans()
+         if str(p.getType().toString()) == "Heap memory"]
 
-model = keras.Sequential([keras.Input((2000,)), keras.layers.Dense(5000), keras.layers.Dense(1)])
-model.compile(keras.optimizers.Adam(1e-4), "mse")
-params = model.count_params()
 x = np.random.default_rng(0).random((512, 2000), dtype=np.float32)
 rdd = to_simple_rdd(sc, x, x[:, 0], 2).cache()
 rdd.count()
 
-jvm.java.lang.System.gc()
-time.sleep(1)
-baseline = memory.getHeapMemoryUsage().getUsed()
-peak = [baseline]
-done = threading.Event()
+
+def dense(hidden):
+    model = keras.Sequential([keras.Input((2000,)), keras.layers.Dense(hidden), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.Adam(1e-4), "mse")
+    return model
 
 
-def sample():
-    while not done.is_set():
-        peak[0] = max(peak[0], memory.getHeapMemoryUsage().getUsed())
-        time.sleep(0.02)
+def measure(hidden):
+    model = dense(hidden)
+    params = model.count_params()
+    jvm.java.lang.System.gc()
+    time.sleep(1)
+    baseline = memory.getHeapMemoryUsage().getUsed()
+    pool_baseline = {str(p.getName()): p.getUsage().getUsed() for p in pools}
+    for p in pools:
+        p.resetPeakUsage()  # exact peaks: sampling misses short ones
+    peak = [baseline]
+    done = threading.Event()
+
+    def sample():
+        while not done.is_set():
+            peak[0] = max(peak[0], memory.getHeapMemoryUsage().getUsed())
+            time.sleep(0.02)
+
+    threading.Thread(target=sample, daemon=True).start()
+    started = time.time()
+    SparkModel(model, mode="asynchronous", frequency="batch", num_workers=2).fit(rdd, epochs=2, batch_size=64)
+    done.set()
+    model_bytes = 4 * params
+    return {"parameters": params, "model_mb": round(model_bytes / 2 ** 20, 1),
+            "used_peak_mb": round((peak[0] - baseline) / 2 ** 20, 1),
+            "pool_peaks_mb": {str(p.getName()): round((p.getPeakUsage().getUsed() - pool_baseline[str(p.getName())])
+                                                      / 2 ** 20, 1) for p in pools},
+            "used_peak_x_model": round((peak[0] - baseline) / model_bytes, 2),
+            "estimate_x_model": jvm.sparkeras.state.TrainingJob.heapNeeded(params, params, 2, 2, False) / model_bytes,
+            "seconds": round(time.time() - started, 1)}
 
 
-threading.Thread(target=sample, daemon=True).start()
-started = time.time()
-SparkModel(model, mode="asynchronous", frequency="batch", num_workers=2).fit(rdd, epochs=2, batch_size=64)
-done.set()
-model_bytes = 4 * params
-estimate = jvm.sparkeras.state.TrainingJob.heapNeeded(params, params, 2, 2, False)
-result = {"parameters": params, "model_mb": model_bytes / 2**20, "peak_above_baseline_mb": (peak[0] - baseline) / 2**20,
-          "peak_x_model": (peak[0] - baseline) / model_bytes, "estimate_x_model": estimate / model_bytes,
-          "seconds": time.time() - started}
-print(json.dumps(result))
+# A small fit first, so that classes, Spark's first jobs and the pooled threads are not counted.
+SparkModel(dense(4), mode="asynchronous", frequency="batch", num_workers=2).fit(rdd, epochs=1, batch_size=64)
+runs = [measure(5000), measure(10000)]
+for r in runs:
+    print(json.dumps(r))
+grown = runs[1]["model_mb"] - runs[0]["model_mb"]
+old = [k for k in runs[0]["pool_peaks_mb"] if "Old" in k or "Tenured" in k]
+print(json.dumps({"used_peak_growth_per_model_byte": round((runs[1]["used_peak_mb"] - runs[0]["used_peak_mb"]) / grown, 2),
+                  "old_gen_growth_per_model_byte": round((runs[1]["pool_peaks_mb"][old[0]] -
+                                                          runs[0]["pool_peaks_mb"][old[0]]) / grown, 2) if old else None}))
 spark.stop()

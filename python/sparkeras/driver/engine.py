@@ -82,6 +82,7 @@ def fit(model, source, settings, args, num_workers=None, callbacks=()):
             _check_driver_heap(coordinator, model, settings, workers)
             args, resume = checkpoints.seed_for_resume(coordinator, args)
             driver.call(envelope(job_config=job_config.build(model, settings, workers, args)))
+            driver.call(envelope(push=job_config.initial_weights_push(model)))
             initial_epoch = max(args.initial_epoch, checkpoints.start(coordinator, args, resume))
             task = TrainingTask(host, port, token, job_id, task_threads(sc, settings.threads_per_worker),
                                 float(args.validation_split), settings.custom_objects)

@@ -158,10 +158,21 @@ def build(model, settings, num_workers, args):
                                  "weigh the outputs with loss_weights in compile")
         for k, v in args.class_weight.items():
             config.class_weight[int(k)] = float(v)
-    for w in model_spec.trainable_and_rest(model):
-        to_tensor(np.asarray(w, dtype=np.float32), out=config.initial_weights.add())
+    # The trainable weights go apart, in initial_weights_push: the server streams them into its store.
+    trainable = len(model.trainable_weights)
+    for i, w in enumerate(model_spec.trainable_and_rest(model)):
+        tensor = to_tensor(np.asarray(w, dtype=np.float32), out=config.initial_weights.add())
+        if i < trainable:
+            tensor.data = b""
     config.trainable_sizes.extend(int(np.prod(v.shape)) for v in model.trainable_weights)
     return config
+
+
+def initial_weights_push(model):
+    """The Push (kind INITIAL) the driver sends right after the configuration: the model's
+    trainable weights, flat, as the server's store holds them."""
+    flat = [np.asarray(v.numpy(), dtype=np.float32).ravel() for v in model.trainable_weights]
+    return wire.Push(kind=wire.INITIAL, values=to_tensor(np.concatenate(flat) if flat else np.zeros(0, np.float32)))
 
 
 def assign_state(model, state):

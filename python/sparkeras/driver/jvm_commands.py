@@ -47,6 +47,7 @@ def describe(args):
     with Connection(args.host, args.port) as conn:
         conn.hello(args.token, wire.DRIVER)
         conn.call(envelope(job_config=job_config.build(model, settings, args.workers, fit)))
+        conn.call(envelope(push=job_config.initial_weights_push(model)))
     return _description(model)
 
 

@@ -137,7 +137,8 @@ class WorkerModel:
         if self.job == job_key:
             return
         for v, w in zip(self.trainable + self.rest, initial_weights):
-            v.assign(w)
+            if w is not None:  # None: a trainable weight, assigned from the Welcome's flat weights next
+                v.assign(w)
         if self.model.optimizer is not None:
             for v, fresh in zip(self.model.optimizer.variables, self._fresh_optimizer):
                 v.assign(fresh)

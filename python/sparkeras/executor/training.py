@@ -63,7 +63,8 @@ class TrainingTask:
             wm = get_model(cfg.model_json, cfg.compile_json, self.custom_objects)
             xs, y = spill.first
             wm.build(model_input(xs), y)
-            wm.start_job(self.job_id, [from_tensor(t) for t in cfg.initial_weights])
+            # the server sends the trainable initial weights once, in the Welcome, not in the configuration
+            wm.start_job(self.job_id, [from_tensor(t) if t.data else None for t in cfg.initial_weights])
             base = np.array(from_tensor(welcome.weights), dtype=np.float32)
             wm.assign_flat(base)
             if welcome.HasField("resumed_state") and welcome.resumed_state.samples:  # resumed from a checkpoint

@@ -127,7 +127,7 @@ class ParameterServerSpec extends AnyFunSuite with CoordinatorFixture {
       assert(good.call(Envelope.newBuilder().setPull(Pull.getDefaultInstance).build()).hasError,
         "an authenticated connection outlives the deadline (no job yet: an error, not a closed socket)")
     } finally server.stop()
-    coordinator = new Coordinator("127.0.0.1", 1 << 20)
+    coordinator = newCoordinator()
   }
 
   test("pushes holding NaN or Inf, negative samples or another shape are refused and leave the weights intact") {

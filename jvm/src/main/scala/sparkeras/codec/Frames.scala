@@ -17,13 +17,35 @@ final class MalformedFrameException(cause: Throwable)
  * Length-prefixed protobuf frames: a 4-byte big-endian length, then one Envelope.
  * One reader per connection; its buffer is reused, and parsed byte fields alias
  * it, so a message must be consumed before the next frame is read.
+ *
+ * Frames over `streamAbove` bytes are not kept: a Push is streamed into an array of the
+ * job's `sink` (see `streamed`), any other large frame is read into a buffer of its own that
+ * is dropped afterwards. So a connection holds at most `streamAbove` bytes between frames.
  */
-final class FrameReader(in: DataInputStream, cap: Int) {
+final class FrameReader(in: DataInputStream, cap: Int, streamAbove: Int = Int.MaxValue,
+                        sink: () => FloatSink = () => null) {
   // Grown on demand, so that a connection costs nothing until it sends a frame.
   private var buffer = Array.emptyByteArray
+  private var chunk: Array[Byte] = null
+  private var lastStreamed: StreamedPush = null
+  private var lastSink: FloatSink = null
+
+  /**
+   * The push the last `read` streamed (its floats borrowed from the sink), or null. The caller
+   * gives the floats back with `releaseStreamed` once the push is applied.
+   */
+  def streamed: StreamedPush = lastStreamed
+
+  /** Returns the last streamed push's floats to the sink (safe to call twice). */
+  def releaseStreamed(): Unit = {
+    val s = lastStreamed
+    lastStreamed = null
+    if (s != null && s.values != null) lastSink.release(s.values)
+  }
 
   /** The next envelope (of at most `limit` bytes), or None when the peer closed the connection cleanly. */
   def read(limit: Int = cap): Option[Envelope] = {
+    releaseStreamed()
     val first = in.read()
     if (first < 0) return None
     val rest = try in.readUnsignedByte() << 16 | in.readUnsignedByte() << 8 | in.readUnsignedByte()
@@ -31,9 +53,33 @@ final class FrameReader(in: DataInputStream, cap: Int) {
     val length = (first.toLong << 24) | rest
     if (length > limit) throw new FrameTooLargeException(length, limit)
     val n = length.toInt
-    if (buffer.length < n) buffer = new Array[Byte](math.max(n, buffer.length * 2).min(limit))
+    if (n > streamAbove) return readLarge(n)
+    if (buffer.length < n) buffer = new Array[Byte](math.max(n, buffer.length * 2).min(math.min(limit, streamAbove)))
     in.readFully(buffer, 0, n)
-    val coded = CodedInputStream.newInstance(buffer, 0, n)
+    parse(buffer, n)
+  }
+
+  private def readLarge(n: Int): Option[Envelope] = {
+    val s = sink()
+    // The first byte is the body's tag: field 4 (push), length-delimited, is one byte.
+    val first = in.read()
+    if (first < 0) throw new IOException("connection closed inside a frame")
+    if (s != null && first == (Envelope.PUSH_FIELD_NUMBER << 3 | 2)) {
+      if (chunk == null) chunk = new Array[Byte](64 * 1024)
+      val pushed = new PushStreamReader(in, chunk).read(n - 1, s)
+      lastStreamed = pushed
+      lastSink = s
+      Some(Envelope.newBuilder().setPush(pushed.push).build())
+    } else {
+      val whole = new Array[Byte](n)
+      whole(0) = first.toByte
+      in.readFully(whole, 1, n - 1)
+      parse(whole, n)
+    }
+  }
+
+  private def parse(bytes: Array[Byte], n: Int): Option[Envelope] = {
+    val coded = CodedInputStream.newInstance(bytes, 0, n)
     coded.enableAliasing(true)
     try Some(Envelope.parseFrom(coded))
     catch { case e: com.google.protobuf.InvalidProtocolBufferException => throw new MalformedFrameException(e) }

@@ -31,6 +31,20 @@ object Tensors {
     else java.nio.ByteBuffer.wrap(bytes, offset, values.length * 4).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(values)
   }
 
+  /** Reads `count` little-endian floats from `bytes` at `offset` into `values` at `at`. */
+  def copyToFloats(bytes: Array[Byte], offset: Int, values: Array[Float], at: Int, count: Int): Unit = {
+    require(offset >= 0 && at >= 0 && count >= 0 && bytes.length - offset >= count * 4 && values.length - at >= count)
+    if (nativeIsLittle) unsafe.copyMemory(bytes, byteBase + offset, values, floatBase + at * 4L, count * 4L)
+    else java.nio.ByteBuffer.wrap(bytes, offset, count * 4).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(values, at, count)
+  }
+
+  /** Writes `count` floats of `values` from `from` into the start of `bytes`, little-endian. */
+  def copyToBytes(values: Array[Float], from: Int, count: Int, bytes: Array[Byte]): Unit = {
+    require(from >= 0 && count >= 0 && values.length - from >= count && bytes.length >= count * 4)
+    if (nativeIsLittle) unsafe.copyMemory(values, floatBase + from * 4L, bytes, byteBase, count * 4L)
+    else java.nio.ByteBuffer.wrap(bytes, 0, count * 4).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().put(values, from, count)
+  }
+
   /** A read-only float view over the tensor's bytes; no copy is made. */
   def floatView(t: Tensor, expectedLength: Int, what: String): FloatBuffer = {
     if (t.getDtype != DType.FLOAT32)

@@ -99,7 +99,8 @@ final class Coordinator(host: String, maxFrameBytes: Int, sparkSecret: String, c
     val params = JsonMethods.parse(Option(paramsJson).getOrElse("{}")).extract[Map[String, Double]]
     val slots = UpdateRule.slotsPerParameter(rule, params)
     val copies = if (algorithm == "adag" || algorithm == "ensemble") 1 else 0
-    val needed = TrainingJob.heapNeeded(trainable, total, slots, workers, synchronous, copies)
+    val needed = TrainingJob.heapNeeded(trainable, total, slots, workers, synchronous, copies, limits.streamAboveBytes,
+      limits.stagingBytes)
     val rt = Runtime.getRuntime
     def free(): Long = rt.maxMemory - (rt.totalMemory - rt.freeMemory)
     if (needed <= free()) return null
@@ -189,7 +190,10 @@ object Coordinator {
     val limits = ParameterServer.Limits(
       maxPending = conf.getInt("spark.sparkeras.server.maxPendingConnections", 64),
       maxConnections = conf.getInt("spark.sparkeras.server.maxConnections", 0),
-      idleTimeoutMs = conf.getTimeAsMs("spark.sparkeras.server.idleTimeout", "1h"))
+      idleTimeoutMs = conf.getTimeAsMs("spark.sparkeras.server.idleTimeout", "1h"),
+      streamAboveBytes = conf.getSizeAsBytes("spark.sparkeras.server.streamAbove", TrainingJob.StreamAboveBytes.toString)
+        .min(Int.MaxValue.toLong).toInt,
+      stagingBytes = conf.getSizeAsBytes("spark.sparkeras.server.stagingMemory", TrainingJob.DefaultStagingBytes.toString))
     new Coordinator(host, maxFrameBytes, secret, () => if (jobTag != null && jobTag.nonEmpty) sc.cancelJobsWithTag(jobTag),
       limits, sc.hadoopConfiguration)
   }

@@ -6,7 +6,7 @@ import java.security.MessageDigest
 import java.util.concurrent.ConcurrentHashMap
 import java.util.concurrent.atomic.AtomicReference
 
-import sparkeras.codec.{FrameReader, FrameTooLargeException, Frames, MalformedFrameException}
+import sparkeras.codec.{FloatSink, Tensors, FrameReader, FrameTooLargeException, Frames, MalformedFrameException, StreamedTensorFrame}
 import sparkeras.state.{SupersededException, TrainingJob, WorkerClaim}
 import sparkeras.wire.Wire._
 
@@ -96,6 +96,7 @@ final class ParameterServer(host: String, token: Array[Byte], maxFrameBytes: Int
     // is accepted: an unauthenticated connection costs a thread and about a kilobyte.
     var out: java.io.OutputStream = null
     var session: Session = null
+    var reader: FrameReader = null
     var stillPending = true
     try {
       out = s.getOutputStream // throws if the acceptor already dropped this connection
@@ -113,8 +114,11 @@ final class ParameterServer(host: String, token: Array[Byte], maxFrameBytes: Int
           if (env.getHello.getRole != Role.DRIVER) s.setSoTimeout(math.min(Int.MaxValue.toLong, limits.idleTimeoutMs).toInt)
           val buffered = new BufferedOutputStream(s.getOutputStream, 256 * 1024)
           out = buffered
-          val reader = new FrameReader(new DataInputStream(new BufferedInputStream(s.getInputStream, 256 * 1024)), maxFrameBytes)
-          session = new Session(env.getHello, buffered)
+          // Large pushes stream into the job's staging arrays: the connection keeps no frame of the model's size.
+          val sink: () => FloatSink = () => job.map(_.staging).orNull
+          reader = new FrameReader(new DataInputStream(new BufferedInputStream(s.getInputStream, 256 * 1024)), maxFrameBytes,
+            limits.streamAboveBytes, sink)
+          session = new Session(env.getHello, buffered, reader)
           session.start()
           var open = true
           while (open && running) reader.read() match {
@@ -132,6 +136,7 @@ final class ParameterServer(host: String, token: Array[Byte], maxFrameBytes: Int
         refuse(out, s"closing a connection idle for ${limits.idleTimeoutMs / 1000}s (spark.sparkeras.server.idleTimeout)")
       case _: IOException => ()
     } finally {
+      if (reader != null) reader.releaseStreamed()
       if (stillPending) pending.remove(s)
       if (session != null) { session.close(); authenticatedCount.decrementAndGet() }
       connections.remove(s)
@@ -148,8 +153,9 @@ final class ParameterServer(host: String, token: Array[Byte], maxFrameBytes: Int
   }
 
   /** One authenticated connection. `handle` returns false when the connection should close. */
-  private final class Session(hello: Hello, out: BufferedOutputStream) {
+  private final class Session(hello: Hello, out: BufferedOutputStream, reader: FrameReader) {
     private val weightsReply = new WeightsReply
+    private var chunk: Array[Byte] = null // for weights streamed from a staging array
     private var incoming: Array[Float] = Array.emptyFloatArray
     private var staging: Array[Byte] = Array.emptyByteArray
     private var finished = false
@@ -162,12 +168,18 @@ final class ParameterServer(host: String, token: Array[Byte], maxFrameBytes: Int
       val j = jobRef.get()
       env.getBodyCase match {
         case Envelope.BodyCase.JOB_CONFIG if !isWorker =>
-          try { jobRef.set(new TrainingJob(env.getJobConfig)); reply(ack) }
+          try { jobRef.set(new TrainingJob(env.getJobConfig, limits.stagingBytes)); reply(ack) }
           catch { case e: IllegalArgumentException => reply(error(s"invalid job configuration: ${e.getMessage}")) }
         case _ if j == null => reply(error("no training job is configured on this server yet"))
         case Envelope.BodyCase.JOIN if isWorker =>
-          try reply(Envelope.newBuilder().setWelcome(j.welcome(claim, env.getJoin, helloTimeoutMs)).build())
-          catch { case e: RuntimeException => reply(error(e.getMessage)) }
+          var snapshot: Array[Float] = null
+          val streamed = streams(j)
+          try {
+            val welcome = j.welcomeInto(claim, env.getJoin, helloTimeoutMs,
+              () => { snapshot = if (streamed) j.staging.borrow() else new Array[Float](j.size); snapshot })
+            writeTensor(Envelope.WELCOME_FIELD_NUMBER, welcome.toByteArray, Welcome.WEIGHTS_FIELD_NUMBER, snapshot)
+          } catch { case e: RuntimeException => reply(error(e.getMessage)) }
+          finally if (streamed && snapshot != null) j.staging.release(snapshot)
         case Envelope.BodyCase.WORKER_FAILURE =>
           val report = env.getWorkerFailure
           if (j.fail(report, claim)) {
@@ -175,10 +187,26 @@ final class ParameterServer(host: String, token: Array[Byte], maxFrameBytes: Int
             onFailure(report)
           }
           reply(ack)
+        case Envelope.BodyCase.PUSH if !isWorker && env.getPush.getKind == PushKind.INITIAL =>
+          try {
+            val streamed = reader.streamed
+            if (streamed == null) j.setInitial(env.getPush, Tensors.toArray(env.getPush.getValues, "initial weights"))
+            else if (streamed.refusal != null) throw new IllegalArgumentException(streamed.refusal)
+            else try j.setInitial(streamed.push, streamed.values) finally reader.releaseStreamed()
+            reply(ack)
+          } catch { case e: IllegalArgumentException => reply(error(s"initial weights refused: ${e.getMessage}")) }
         case Envelope.BodyCase.PUSH if isWorker =>
           try {
-            if (incoming.length != j.size) { incoming = new Array[Float](j.size); staging = new Array[Byte](j.size * 4) }
-            j.push(env.getPush, incoming, staging, claim)
+            val streamed = reader.streamed
+            if (streamed == null) {
+              if (incoming.length != j.size) { incoming = new Array[Float](j.size); staging = new Array[Byte](j.size * 4) }
+              j.push(env.getPush, incoming, staging, claim)
+            } else {
+              if (streamed.refusal != null) throw new IllegalArgumentException(streamed.refusal)
+              // The staging array goes back as soon as the push is summed or applied: the reply may need it.
+              try j.pushDecoded(streamed.push, streamed.values, claim, () => reader.releaseStreamed())
+              finally reader.releaseStreamed()
+            }
             if (env.getPush.getWantWeights) replyWeights(j) else reply(ack)
           } catch {
             case e: IllegalArgumentException => reply(error(s"push refused: ${e.getMessage}"))
@@ -210,7 +238,23 @@ final class ParameterServer(host: String, token: Array[Byte], maxFrameBytes: Int
       if (j != null && !finished) j.workerLost(claim)
     }
 
-    private def replyWeights(j: TrainingJob): Unit = weightsReply.write(out, j.store, if (isWorker) j.pulledBy(claim) else null)
+    private def streams(j: TrainingJob): Boolean = 4L * j.size > limits.streamAboveBytes
+
+    private def replyWeights(j: TrainingJob): Unit = {
+      val pulled = if (isWorker) j.pulledBy(claim) else null
+      if (!streams(j)) weightsReply.write(out, j.store, pulled)
+      else j.staging.using { snapshot =>
+        val version = j.store.snapshot(snapshot)
+        if (pulled != null) System.arraycopy(snapshot, 0, pulled, 0, snapshot.length)
+        writeTensor(Envelope.WEIGHTS_FIELD_NUMBER, Weights.newBuilder().setVersion(version).build().toByteArray,
+          Weights.VALUES_FIELD_NUMBER, snapshot)
+      }
+    }
+
+    private def writeTensor(envelopeField: Int, prefix: Array[Byte], tensorField: Int, values: Array[Float]): Unit = {
+      if (chunk == null) chunk = new Array[Byte](64 * 1024)
+      StreamedTensorFrame.write(out, envelopeField, prefix, tensorField, values, chunk)
+    }
 
     private def reply(e: Envelope): Unit = Frames.write(out, e)
   }
@@ -225,6 +269,8 @@ final class ParameterServer(host: String, token: Array[Byte], maxFrameBytes: Int
   def stop(): Unit = {
     running = false
     job.foreach(_.abort("the parameter server was stopped"))
+    // The job's weights and slots go now, not when the caller's last reference to this server does.
+    jobRef.set(null)
     watchdog.shutdownNow()
     try socket.close() catch { case _: IOException => () }
     connections.forEach(s => try s.close() catch { case _: IOException => () })
@@ -233,11 +279,15 @@ final class ParameterServer(host: String, token: Array[Byte], maxFrameBytes: Int
 
 object ParameterServer {
   /**
-   * Connection limits. `maxPending`: connections waiting to authenticate; `maxConnections`:
-   * all connections of the job (0: 16 + 4 per worker); `idleTimeoutMs`: how long an
-   * authenticated worker connection may stay silent (a slow step or a long spill counts).
+   * Connection and memory limits. `maxPending`: connections waiting to authenticate;
+   * `maxConnections`: all connections of the job (0: 16 + 4 per worker); `idleTimeoutMs`: how
+   * long an authenticated worker connection may stay silent (a slow step or a long spill
+   * counts). A model whose weights fill more than `streamAboveBytes` is pushed and pulled
+   * through the job's staging arrays, as many as `stagingBytes` holds (at least one).
    */
-  final case class Limits(maxPending: Int = 64, maxConnections: Int = 0, idleTimeoutMs: Long = 3600L * 1000)
+  final case class Limits(maxPending: Int = 64, maxConnections: Int = 0, idleTimeoutMs: Long = 3600L * 1000,
+                          streamAboveBytes: Int = TrainingJob.StreamAboveBytes,
+                          stagingBytes: Long = TrainingJob.DefaultStagingBytes)
 
   /** The first frame (a Hello: token, role, partition, attempt) fits in this; a larger one is refused unread. */
   val PreAuthFrameBytes: Int = 1024

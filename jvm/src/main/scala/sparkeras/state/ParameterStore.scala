@@ -9,8 +9,9 @@ import sparkeras.codec.Tensors
  * that counts applied updates. Updates happen in place; `locked` decides whether
  * they are serialized (synchronous, asynchronous) or not (hogwild).
  */
-final class ParameterStore(initial: Array[Float], rule: UpdateRule, locked: Boolean) {
-  private val weights: Array[Float] = initial.clone()
+final class ParameterStore(initial: Array[Float], rule: UpdateRule, locked: Boolean, copy: Boolean = true) {
+  // copy = false: the caller hands the array over (a large model's weights are not held twice).
+  private val weights: Array[Float] = if (copy) initial.clone() else initial
   private val versionCounter = new AtomicLong(0)
   private val lock = new Object
 
@@ -63,6 +64,12 @@ final class ParameterStore(initial: Array[Float], rule: UpdateRule, locked: Bool
 
   /** The update rule's state, copied (callers make sure no update runs meanwhile). */
   def ruleState: (Seq[Array[Float]], Long) = (rule.slots.map(_.clone()), rule.iterations)
+
+  /** Replaces the weights (the job's initial ones, before any update), keeping the version and the rule's state. */
+  def setWeights(values: Array[Float]): Unit = lock.synchronized {
+    require(values.length == weights.length, s"${values.length} weights given; the model has ${weights.length}")
+    System.arraycopy(values, 0, weights, 0, weights.length)
+  }
 
   /** Puts back weights, version and rule state from a checkpoint, before any worker joins. */
   def restore(saved: Array[Float], version: Long, slots: Seq[Array[Float]], iterations: Long): Unit = lock.synchronized {

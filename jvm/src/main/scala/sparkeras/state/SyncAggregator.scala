@@ -21,13 +21,14 @@ final class SyncAggregator(store: ParameterStore, workers: Int, onRound: Long =>
   private var failure: String = null
   private var pendingRule: UpdateRule = DeltaMerge
 
-  /** Adds a contribution and blocks until its round has been applied. */
-  def contribute(values: Array[Float], rule: UpdateRule, samples: Long, gen: Long): Unit = synchronized {
+  /** Adds a contribution and blocks until its round has been applied; `added` runs once `values` is summed. */
+  def contribute(values: Array[Float], rule: UpdateRule, samples: Long, gen: Long, added: () => Unit = () => ()): Unit = synchronized {
     check(gen)
     val myRound = round
     pendingRule = rule
     var i = 0
     while (i < sum.length) { sum(i) += values(i); i += 1 }
+    added()
     contributions += 1
     roundSamples += samples
     if (contributions >= live) completeRound(rule)

@@ -12,14 +12,19 @@ import sparkeras.wire.Wire._
  * rule, synchronous rounds, progress counters and history. Connections hand it
  * messages; it never trusts them, and a bad one leaves the weights untouched.
  */
-final class TrainingJob(val config: JobConfig) {
-  TrainingJob.validate(config)
+final class TrainingJob(received: JobConfig, stagingBytes: Long = TrainingJob.DefaultStagingBytes) {
+  TrainingJob.validate(received)
 
+  /** The configuration without the trainable initial weights (the store holds the only copy; workers get them in the Welcome). */
+  val config: JobConfig = TrainingJob.withoutTrainableData(received)
   val mode: String = config.getMode
-  // The flat initial weights are not kept: the store holds the only copy.
   private val parameters: Int = config.getTrainableSizesList.asScala.map(_.longValue).sum.toInt
   private val rule = TrainingJob.rule(config)
-  val store = new ParameterStore(TrainingJob.trainableFlat(config), rule, locked = mode != "hogwild")
+  val store = new ParameterStore(TrainingJob.trainableFlat(received), rule, locked = mode != "hogwild", copy = false)
+  // The configuration came without the trainable weights' bytes: they follow in a Push of kind INITIAL.
+  @volatile private var initialPending = TrainingJob.initialFollows(received)
+  /** Arrays for large pushes and weight replies, shared by all connections (see StagingPool). */
+  val staging = new StagingPool(parameters, StagingPool.arraysFor(parameters, config.getNumWorkers, stagingBytes))
   val history = new EpochHistory
   val algorithm: String = config.getAlgorithm
   // How DELTA pushes are merged: added (scaled by delta_scale), or scaled by their staleness.
@@ -67,12 +72,23 @@ final class TrainingJob(val config: JobConfig) {
    * partition supersedes the earlier one. Synchronous jobs block here until every worker has joined.
    */
   def welcome(claim: WorkerClaim, join: Join, timeoutMs: Long): Welcome = {
+    val current = new Array[Float](store.size)
+    welcomeInto(claim, join, timeoutMs, () => current).toBuilder.setWeights(Tensors.fromArray(current)).build()
+  }
+
+  /**
+   * As `welcome`, without the weights: they are snapshotted into the array `into` returns,
+   * asked for only after a synchronous job's workers have all joined (so that a worker
+   * waiting for the others holds no staging array), and sent by the caller.
+   */
+  def welcomeInto(claim: WorkerClaim, join: Join, timeoutMs: Long, into: () => Array[Float]): Welcome = {
     failed().foreach(f => throw new IllegalStateException(f))
+    if (initialPending) throw new IllegalStateException("the driver has not sent the job's initial weights yet")
     val (steps, resume) =
       if (aggregator != null) joinGeneration(claim, join.getNumSamples, timeoutMs)
       else (0, claimPartition(claim))
     claim.joined = true
-    val current = new Array[Float](store.size)
+    val current = into()
     val version = store.snapshot(current) // the weights and their version, read together
     if (merge.needsPulled) claim.pulled = current.clone()
     if (join.getNumSamples == 0) emptyPartitions.add(claim.partition)
@@ -81,7 +97,6 @@ final class TrainingJob(val config: JobConfig) {
       .setWorkerId(nextWorkerId.getAndIncrement())
       .setConfig(config)
       .setVersion(version)
-      .setWeights(Tensors.fromArray(current))
       .setStepsPerEpoch(steps)
       .setResumePushes(resume)
     Option(resumedState).foreach(w.setResumedState)
@@ -125,12 +140,23 @@ final class TrainingJob(val config: JobConfig) {
   /** Applies one push according to the mode; throws (leaving the weights intact) if it is malformed or superseded. */
   def push(p: Push, scratch: Array[Float], staging: Array[Byte], claim: WorkerClaim): Unit = {
     require(claim.joined, "a worker must join the job before it pushes")
-    require(p.getSamples >= 0, s"samples must not be negative, got ${p.getSamples}")
     Tensors.readFloats(p.getValues, scratch, staging, "pushed tensor")
+    pushDecoded(p, scratch, claim)
+  }
+
+  /**
+   * As `push`, with the tensor's values already decoded into `values` (a streamed push, whose
+   * tensor in `p` carries no bytes). `added` runs once `values` is no longer needed, before a
+   * synchronous worker waits for its round, so that its staging array is free meanwhile.
+   */
+  def pushDecoded(p: Push, values: Array[Float], claim: WorkerClaim, added: () => Unit = () => ()): Unit = {
+    require(claim.joined, "a worker must join the job before it pushes")
+    require(p.getSamples >= 0, s"samples must not be negative, got ${p.getSamples}")
+    require(p.getValues.getDtype == DType.FLOAT32, s"the pushed tensor must be FLOAT32, got ${p.getValues.getDtype}")
+    require(values.length == size, s"the pushed tensor has ${values.length} floats but the model has $size trainable parameters")
     val shape = p.getValues.getShapeList
     require(shape.size == 1 && shape.get(0) == size,
       s"the pushed tensor must be flat, shape [$size]; got ${shape.toString.replace(" ", "")}")
-    val values = scratch
     TrainingJob.firstNonFinite(values).foreach { i =>
       throw new IllegalArgumentException(
         s"the pushed tensor holds ${values(i)} at index $i; non-finite values are refused and the weights are unchanged")
@@ -140,7 +166,7 @@ final class TrainingJob(val config: JobConfig) {
       case PushKind.DELTA => (if (aggregator != null) DeltaMerge else merge, deltaScale)
       case other => throw new IllegalArgumentException(s"push kind must be GRADIENT or DELTA, got $other")
     }
-    if (aggregator != null) aggregator.contribute(values, through, p.getSamples, claim.generation)
+    if (aggregator != null) aggregator.contribute(values, through, p.getSamples, claim.generation, added)
     else {
       val part = progress.get(claim.partition)
       // Under the partition's lock, so that a retried attempt's join sees every applied push, and no more.
@@ -162,6 +188,15 @@ final class TrainingJob(val config: JobConfig) {
       l.samples += p.getSamples
       if (p.getRunningMetricsCount > 0) l.metrics = p.getRunningMetricsMap.asScala.map { case (k, v) => k -> v.doubleValue }.toMap
     }
+  }
+
+  /** The driver's initial trainable weights (a Push of kind INITIAL), accepted once, before any worker joins. */
+  def setInitial(p: Push, values: Array[Float]): Unit = synchronized {
+    require(initialPending, "the initial weights were already given (in the configuration, or by an earlier push)")
+    require(p.getValues.getDtype == DType.FLOAT32, s"the initial weights must be FLOAT32, got ${p.getValues.getDtype}")
+    require(values.length == size, s"the initial weights have ${values.length} floats; the model has $size trainable parameters")
+    store.setWeights(values)
+    initialPending = false
   }
 
   // Each partition's progress through its current epoch, for the driver's live progress bar.
@@ -425,17 +460,49 @@ object TrainingJob {
       c.getNoWeightDecayList.asScala.map(_.intValue).toSet)
   }
 
+  /** The staging arrays' budget when the server is not told one (spark.sparkeras.server.stagingMemory). */
+  val DefaultStagingBytes: Long = 64L << 20
+
   /**
    * The driver heap one job needs, in bytes, for `trainable` parameters and `total` weights in
-   * all: the master weights and the rule's slots; the job configuration as received (every
-   * initial weight, and the driver connection's frame buffer); and per worker connection its
-   * frame buffer, the pushed values and their staging bytes, and the weights reply.
-   * Synchronous jobs add the round's sum; `perWorkerCopies` more copies of the weights are kept
-   * per worker by some algorithms (ADAG's pulled weights, an ensemble's members).
+   * all. Kept for the whole fit: the master weights and the rule's slots, a synchronous job's
+   * round sum, `perWorkerCopies` more copies per worker for some algorithms (ADAG's pulled
+   * weights, an ensemble's members) and the non-trainable initial weights. On top of that,
+   * the larger of the job configuration as it arrives (every initial weight, once, before
+   * training) and the staging: a model whose weights fill more than `streamAbove` bytes is
+   * pushed and pulled through the job's staging arrays (`StagingPool.arraysFor`); a smaller
+   * one through each worker connection's own frame buffer, pushed values, staging bytes and
+   * reply (4 copies per worker, small by definition).
    */
-  def heapNeeded(trainable: Long, total: Long, slots: Int, workers: Int, synchronous: Boolean,
-                 perWorkerCopies: Int = 0): Long =
-    4L * trainable * (1 + slots + (if (synchronous) 1 else 0) + (4L + perWorkerCopies) * workers) + 2 * 4L * total
+  def heapNeeded(trainable: Long, total: Long, slots: Int, workers: Int, synchronous: Boolean, perWorkerCopies: Int,
+                 streamAbove: Long, stagingBytes: Long): Long = {
+    val kept = 4L * trainable * (1 + slots + (if (synchronous) 1 else 0) + perWorkerCopies.toLong * workers) +
+      4L * (total - trainable)
+    val staging =
+      if (4L * trainable > streamAbove) 4L * trainable * StagingPool.arraysFor(trainable, workers, stagingBytes)
+      else 4L * 4L * trainable * workers
+    kept + math.max(4L * total, staging)
+  }
+
+  /** As above, with the server's defaults. */
+  def heapNeeded(trainable: Long, total: Long, slots: Int, workers: Int, synchronous: Boolean): Long =
+    heapNeeded(trainable, total, slots, workers, synchronous, 0, StreamAboveBytes, DefaultStagingBytes)
+
+  /** Frames above this many bytes are streamed (pushes) or not kept (others); replies above it are streamed too. */
+  val StreamAboveBytes: Int = 4 << 20
+
+  /**
+   * `c` without the bytes of its trainable initial weights (their dtype and shape stay), and
+   * with its other tensors copied, so that nothing aliases the frame it arrived in.
+   */
+  def withoutTrainableData(c: JobConfig): JobConfig = {
+    val b = c.toBuilder.clearInitialWeights()
+    c.getInitialWeightsList.asScala.zipWithIndex.foreach { case (t, i) =>
+      if (i < c.getTrainableSizesCount) b.addInitialWeights(t.toBuilder.clearData())
+      else b.addInitialWeights(t.toBuilder.setData(com.google.protobuf.ByteString.copyFrom(t.getData.asReadOnlyByteBuffer())))
+    }
+    b.build()
+  }
 
   def validate(c: JobConfig): Unit = {
     require(modes.contains(c.getMode), s"mode must be one of ${modes.toSeq.sorted.mkString(", ")}, got '${c.getMode}'")
@@ -453,11 +520,18 @@ object TrainingJob {
     }
   }
 
-  /** The trainable weights, flattened in order, taken from the initial weights the driver sent. */
+  /** Whether the configuration's trainable initial weights come without bytes (a Push of kind INITIAL follows). */
+  def initialFollows(c: JobConfig): Boolean =
+    c.getTrainableSizesCount > 0 && c.getInitialWeightsCount >= c.getTrainableSizesCount &&
+      (0 until c.getTrainableSizesCount).forall(i => c.getInitialWeights(i).getData.isEmpty) &&
+      c.getTrainableSizesList.asScala.exists(_ > 0)
+
+  /** The trainable weights, flattened in order, taken from the initial weights the driver sent (zeros if they follow). */
   def trainableFlat(c: JobConfig): Array[Float] = {
     val total = c.getTrainableSizesList.asScala.map(_.longValue).sum
     require(total < Int.MaxValue, s"$total trainable parameters do not fit one array")
     val out = new Array[Float](total.toInt)
+    if (initialFollows(c)) return out
     // The driver sends the trainable weights first, in order, then the non-trainable ones.
     var offset = 0
     c.getTrainableSizesList.asScala.zipWithIndex.foreach { case (n, i) =>
