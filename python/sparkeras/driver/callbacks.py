@@ -63,7 +63,8 @@ class CallbackRunner:
         self.list.on_train_begin()
         self.list.on_epoch_begin(self.next_epoch)
         self._send_learning_rate()  # LearningRateScheduler sets the first epoch's rate here
-        self._conn = Connection.open(self.coordinator.getHost(), self.coordinator.getPort(), self.token, wire.DRIVER)
+        self._conn = Connection.open(self.coordinator.getHost(), self.coordinator.getPort(), self.token, wire.DRIVER,
+                                     tls=self.coordinator.getTlsTrust())
         if self.gate:  # a callback may stop training: workers stay at most an epoch ahead of the callbacks
             self.coordinator.gateOnCallbacks(self.next_epoch)
         self._thread = threading.Thread(target=self._loop, daemon=True, name="sparkeras-callbacks")

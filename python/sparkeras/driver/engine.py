@@ -77,7 +77,8 @@ def fit(model, source, settings, args, num_workers=None, callbacks=()):
     coordinator = bridge.new_coordinator(sc, settings.max_frame_bytes, tag)
     try:
         host, port, token = coordinator.getHost(), coordinator.getPort(), coordinator.getToken()
-        with Connection(host, port) as driver:
+        tls = coordinator.getTlsTrust()  # PEM when the server speaks TLS (spark.ssl.*), else None
+        with Connection(host, port, tls=tls) as driver:
             driver.hello(token, wire.DRIVER)
             _check_driver_heap(coordinator, model, settings, workers)
             args, resume = checkpoints.seed_for_resume(coordinator, args)
@@ -85,7 +86,7 @@ def fit(model, source, settings, args, num_workers=None, callbacks=()):
             driver.call(envelope(push=job_config.initial_weights_push(model)))
             initial_epoch = max(args.initial_epoch, checkpoints.start(coordinator, args, resume))
             task = TrainingTask(host, port, token, job_id, task_threads(sc, settings.threads_per_worker),
-                                float(args.validation_split), settings.custom_objects)
+                                float(args.validation_split), settings.custom_objects, tls=tls)
 
             def work(blocks, partition, attempt):
                 return json.dumps(task.run(blocks, partition, attempt)).encode()

@@ -44,7 +44,7 @@ def describe(args):
     job_config.check_trainable(model, settings)
     fit = FitArguments(epochs=args.epochs, batch_size=args.batch_size, validation_split=args.validation_split,
                        seed=args.seed)
-    with Connection(args.host, args.port) as conn:
+    with Connection(args.host, args.port, tls=args.tls_trust) as conn:
         conn.hello(args.token, wire.DRIVER)
         conn.call(envelope(job_config=job_config.build(model, settings, args.workers, fit)))
         conn.call(envelope(push=job_config.initial_weights_push(model)))
@@ -57,7 +57,7 @@ def inspect(args):
 
 def save(args):
     model = _load(args.model)
-    with Connection(args.host, args.port) as conn:
+    with Connection(args.host, args.port, tls=args.tls_trust) as conn:
         conn.hello(args.token, wire.DRIVER)
         weights = conn.pull(end_of_training=True)  # the optimizer finishes them (use_ema)
         history = conn.history()
@@ -98,6 +98,7 @@ def _parser():
     server.add_argument("--host", required=True)
     server.add_argument("--port", type=int, required=True)
     server.add_argument("--token", required=True)
+    server.add_argument("--tls-trust", default=None, help="PEM certificates to trust when the server speaks TLS")
     d = sub.add_parser("describe", parents=[server])
     d.add_argument("--model", required=True)
     d.add_argument("--mode", default="asynchronous")

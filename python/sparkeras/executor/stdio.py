@@ -32,7 +32,8 @@ def data_batches(stream):
 
 
 def train(args, stdin, stdout):
-    task = TrainingTask(args.host, args.port, args.token, args.job, args.threads, args.validation_split)
+    task = TrainingTask(args.host, args.port, args.token, args.job, args.threads, args.validation_split,
+                        tls=args.tls_trust)
     result = task.run(blocks_from_data_batches(data_batches(stdin)), args.partition, args.attempt)
     result["pid"] = os.getpid()  # which pooled process ran it
     env = wire.Envelope()
@@ -72,6 +73,7 @@ def parser():
     t.add_argument("--host", required=True)
     t.add_argument("--port", type=int, required=True)
     t.add_argument("--token", required=True)
+    t.add_argument("--tls-trust", default=None, help="PEM certificates to trust when the server speaks TLS")
     t.add_argument("--job", required=True)
     t.add_argument("--threads", type=int, default=1)
     t.add_argument("--validation-split", type=float, default=0.0)

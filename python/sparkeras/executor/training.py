@@ -34,15 +34,15 @@ def describe_exception(error):
 class TrainingTask:
     """What every worker of one job needs: where the server is, and how to build the model."""
 
-    def __init__(self, host, port, token, job_id, threads, validation_split=0.0, custom_objects=None):
-        self.host, self.port, self.token, self.job_id = host, port, token, job_id
+    def __init__(self, host, port, token, job_id, threads, validation_split=0.0, custom_objects=None, tls=None):
+        self.host, self.port, self.token, self.job_id, self.tls = host, port, token, job_id, tls
         self.threads, self.validation_split, self.custom_objects = threads, validation_split, custom_objects
 
     def run(self, blocks, partition=0, attempt=0):
         """Trains on an iterator of blocks (see sparkeras.executor.feed); returns what it did."""
         started = time.perf_counter()
         prepare_process(self.threads)
-        with Connection.open(self.host, self.port, self.token, wire.WORKER, partition, attempt) as conn:
+        with Connection.open(self.host, self.port, self.token, wire.WORKER, partition, attempt, tls=self.tls) as conn:
             try:
                 return self._train(conn, blocks, partition, started)
             except Exception as e:

@@ -2,6 +2,7 @@
 same frames over a byte stream (a worker started by the JVM talks over its stdin/stdout)."""
 import os
 import socket
+import ssl
 import struct
 import time
 
@@ -53,18 +54,33 @@ def _advance(buffers, sent):
     return rest
 
 
+def _tls_context(trusted_pem):
+    """Verifies the server's certificate against the cluster's own trust (Spark's SSL trust
+    store, sent with the job's token). The host name is not checked: the trust anchors are
+    the cluster's own certificates, and a driver's address is rarely the name in one."""
+    context = ssl.create_default_context(cadata=trusted_pem)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_REQUIRED
+    return context
+
+
 class Connection:
     """One authenticated connection to the parameter server."""
 
-    def __init__(self, host, port, timeout=None):
+    def __init__(self, host, port, timeout=None, tls=None):
+        """tls: the PEM certificates to trust when the server speaks TLS (the coordinator's
+        `getTlsTrust()`), or None for plain TCP."""
         self._sock = socket.create_connection((host, port), timeout=30)
-        self._sock.settimeout(timeout)
         self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._tls = bool(tls)
+        if self._tls:
+            self._sock = _tls_context(tls).wrap_socket(self._sock, server_hostname=host)
+        self._sock.settimeout(timeout)
         self._header = bytearray(4)
         self._buffer = bytearray(1 << 16)
 
     @classmethod
-    def open(cls, host, port, token_hex, role, partition=0, attempt=0, patience=30.0):
+    def open(cls, host, port, token_hex, role, partition=0, attempt=0, patience=30.0, tls=None):
         """Connects and authenticates, trying again for `patience` seconds when the server
         drops the connection before the Hello is answered (under a flood of unauthenticated
         connections it drops the oldest waiting ones)."""
@@ -72,7 +88,7 @@ class Connection:
         while True:
             conn = None
             try:
-                conn = cls(host, port)
+                conn = cls(host, port, tls=tls)
                 conn.hello(token_hex, role, partition, attempt)
                 return conn
             except (ConnectionError, EOFError, socket.timeout) as e:
@@ -131,12 +147,19 @@ class Connection:
 
     def send(self, envelope):
         payload = envelope.SerializeToString()
-        self._sock.sendmsg([_HEADER.pack(len(payload)), payload])
+        if self._tls:  # an SSL socket has no sendmsg
+            self._sock.sendall(_HEADER.pack(len(payload)) + payload)
+        else:
+            self._sock.sendmsg([_HEADER.pack(len(payload)), payload])
 
     def call_parts(self, parts):
         """Like `call`, for an envelope already encoded as a list of buffers."""
         total = sum(memoryview(p).nbytes for p in parts)
         buffers = [_HEADER.pack(total)] + list(parts)
+        if self._tls:
+            for b in buffers:
+                self._sock.sendall(b)
+            buffers = []
         while buffers:
             sent = self._sock.sendmsg(buffers)
             buffers = _advance(buffers, sent)

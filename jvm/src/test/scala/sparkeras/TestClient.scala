@@ -9,8 +9,8 @@ import sparkeras.codec.{FrameReader, Frames}
 import sparkeras.wire.Wire._
 
 /** A minimal blocking client of the parameter server protocol, for tests. */
-final class TestClient(port: Int) extends AutoCloseable {
-  val socket = new Socket("127.0.0.1", port)
+final class TestClient(port: Int, factory: javax.net.SocketFactory = javax.net.SocketFactory.getDefault) extends AutoCloseable {
+  val socket: Socket = factory.createSocket("127.0.0.1", port)
   socket.setTcpNoDelay(true)
   private val out = new BufferedOutputStream(socket.getOutputStream)
   private val reader = new FrameReader(new DataInputStream(new BufferedInputStream(socket.getInputStream)), Int.MaxValue)

@@ -75,7 +75,9 @@ class KerasEstimator(override val uid: String) extends Estimator[KerasModel] wit
     val tag = s"sparkeras-$jobId"
     val coordinator = Coordinator.forSpark(1 << 30, tag)
     try {
-      val server = Seq("--host", coordinator.getHost, "--port", coordinator.getPort.toString, "--token", coordinator.getToken)
+      val server = Seq("--host", coordinator.getHost, "--port", coordinator.getPort.toString, "--token", coordinator.getToken) ++
+        // "=" form: the PEM starts with dashes, which a separate argument would be parsed as an option
+        Option(coordinator.getTlsTrust).toSeq.map(pem => s"--tls-trust=$pem")
       // A resumed fit shuffles with the checkpointed job's seed, so that it skips exactly the rows already trained on.
       val resumedSeed = get(checkpointDir).flatMap(dir => Option(coordinator.latestCheckpoint(dir))).map { latest =>
         val saved = (JsonMethods.parse(latest) \ "seed") match { case JInt(v) => v.toLong; case other => sys.error(s"checkpoint seed $other") }

@@ -18,12 +18,18 @@ import sparkeras.wire.Wire.WorkerFailure
  * `jobTag` are cancelled at once, so the driver raises it within seconds.
  */
 final class Coordinator(host: String, maxFrameBytes: Int, sparkSecret: String, cancelJobs: () => Unit,
-    limits: ParameterServer.Limits, hadoopConf: org.apache.hadoop.conf.Configuration) {
+    limits: ParameterServer.Limits, hadoopConf: org.apache.hadoop.conf.Configuration, tls: Option[ServerTls]) {
+  def this(host: String, maxFrameBytes: Int, sparkSecret: String, cancelJobs: () => Unit, limits: ParameterServer.Limits,
+           hadoopConf: org.apache.hadoop.conf.Configuration) = this(host, maxFrameBytes, sparkSecret, cancelJobs, limits, hadoopConf, None)
   def this(host: String, maxFrameBytes: Int) =
     this(host, maxFrameBytes, null, () => (), ParameterServer.Limits(), new org.apache.hadoop.conf.Configuration())
 
   private val token: Array[Byte] = Coordinator.newToken(Option(sparkSecret).filter(_.nonEmpty))
-  private val server = new ParameterServer(host, token, maxFrameBytes, onFailure = _ => cancelJobs(), limits = limits)
+  private val server = new ParameterServer(host, token, maxFrameBytes, onFailure = _ => cancelJobs(), limits = limits,
+    tls = tls.map(_.context))
+
+  /** The certificates clients must trust, PEM-encoded, when the server speaks TLS; null otherwise. */
+  def getTlsTrust: String = tls.map(_.trustedPem).orNull
 
   /** Connections refused because a cap was reached, and the cap now. */
   def refusedConnections: Long = server.refused
@@ -195,6 +201,6 @@ object Coordinator {
         .min(Int.MaxValue.toLong).toInt,
       stagingBytes = conf.getSizeAsBytes("spark.sparkeras.server.stagingMemory", TrainingJob.DefaultStagingBytes.toString))
     new Coordinator(host, maxFrameBytes, secret, () => if (jobTag != null && jobTag.nonEmpty) sc.cancelJobsWithTag(jobTag),
-      limits, sc.hadoopConfiguration)
+      limits, sc.hadoopConfiguration, ServerTls.fromConf(k => conf.getOption(k)))
   }
 }

@@ -19,8 +19,9 @@ import sparkeras.wire.Wire._
  */
 final class ParameterServer(host: String, token: Array[Byte], maxFrameBytes: Int, helloTimeoutMs: Long = 600000L,
     onFailure: WorkerFailure => Unit = _ => (), authTimeoutMs: Long = ParameterServer.AuthTimeoutMs,
-    limits: ParameterServer.Limits = ParameterServer.Limits()) {
-  private val socket = new ServerSocket()
+    limits: ParameterServer.Limits = ParameterServer.Limits(), tls: Option[javax.net.ssl.SSLContext] = None) {
+  // With TLS, the handshake happens on the connection's first read, inside the authentication deadline.
+  private val socket: ServerSocket = tls.map(_.getServerSocketFactory.createServerSocket()).getOrElse(new ServerSocket())
   socket.setReuseAddress(true)
   socket.bind(new InetSocketAddress(InetAddress.getByName(host), 0), 64)
   private val connections = ConcurrentHashMap.newKeySet[Socket]()
