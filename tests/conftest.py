@@ -25,14 +25,18 @@ def sc(spark):
     return spark.sparkContext
 
 
-@pytest.fixture(scope="session")
-def digits():
+def digits_split(test_size=0.25):
     """scikit-learn's bundled handwritten digits: (x_train, x_test, y_train, y_test), pixels in [0, 1]."""
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
     d = load_digits()
     x = (d.data / 16.0).astype("float32")
-    return train_test_split(x, d.target.astype("int64"), test_size=0.25, random_state=0, stratify=d.target)
+    return train_test_split(x, d.target.astype("int64"), test_size=test_size, random_state=0, stratify=d.target)
+
+
+@pytest.fixture(scope="session")
+def digits():
+    return digits_split()
 
 
 def mlp(inputs=64, hidden=64, classes=10, optimizer=None, loss="sparse_categorical_crossentropy", seed=0):

@@ -12,9 +12,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 import sparkeras
-from conftest import mlp
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
+from conftest import digits_split, mlp
 from sparkeras import SparkModel, to_simple_rdd
 
 RUNS = [("synchronous", "batch", None), ("asynchronous", "batch", None), ("hogwild", "epoch", None),
@@ -27,9 +25,7 @@ def main():
                                     spark_sparkeras_server_streamAbove=stream_above,
                                     spark_sparkeras_server_stagingMemory="0")
     spark.sparkContext.setLogLevel("OFF")
-    d = load_digits()
-    x_train, x_test, y_train, y_test = train_test_split((d.data / 16.0).astype("float32"), d.target, test_size=0.25,
-                                                        random_state=0, stratify=d.target)
+    x_train, x_test, y_train, y_test = digits_split()
     rdd = to_simple_rdd(spark.sparkContext, x_train, y_train, 2).cache()
     results = {}
     for mode, frequency, algorithm in RUNS:

@@ -15,11 +15,9 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import sparkeras
-from conftest import mlp
+from conftest import digits_split, mlp
 from pyspark.ml.linalg import Vectors
 from pyspark.sql import DataFrame
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
 from sparkeras import SparkModel, to_simple_rdd
 from sparkeras.driver import bridge
 from sparkeras.driver.engine import running_jobs
@@ -63,9 +61,7 @@ def main():
                                     spark_ssl_sparkeras_keyStorePassword=password,
                                     spark_ssl_sparkeras_keyStoreType="PKCS12")
     spark.sparkContext.setLogLevel("OFF")
-    d = load_digits()
-    x_train, x_test, y_train, y_test = train_test_split((d.data / 16.0).astype("float32"), d.target, test_size=0.25,
-                                                        random_state=0, stratify=d.target)
+    x_train, x_test, y_train, y_test = digits_split()
     seen = {}
     prober = threading.Thread(target=probe, args=(other_pem, seen), daemon=True)
     prober.start()
