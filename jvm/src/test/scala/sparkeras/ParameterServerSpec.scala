@@ -150,6 +150,17 @@ class ParameterServerSpec extends AnyFunSuite with CoordinatorFixture {
     assert(coordinator.progress().split(" ")(0) == "0", "no samples were counted")
   }
 
+  test("a refused push holds nothing: another worker's push goes through while the refused one stays connected") {
+    configure(TestClient.config("asynchronous", Array(1f, 2f), workers = 2))
+    val refused = new TestClient(coordinator.getPort); refused.hello(token, Role.WORKER); refused.join(10)
+    val other = new TestClient(coordinator.getPort); other.hello(token, Role.WORKER, partition = 1); other.join(10)
+    assert(refused.push(Array(Float.NaN, 0f)).hasError)
+    val pushed = new java.util.concurrent.atomic.AtomicReference[Envelope]()
+    val t = new Thread(() => pushed.set(other.push(Array(1f, 1f), want = true))); t.start(); t.join(10000)
+    assert(pushed.get != null && pushed.get.hasWeights, "the push after a refused one was not answered")
+    assert(TestClient.floats(pushed.get.getWeights.getValues).toSeq == Seq(0f, 1f))
+  }
+
   test("per-epoch metrics are averaged by row count into the history") {
     configure(TestClient.config("asynchronous", Array(0f)))
     val a = new TestClient(coordinator.getPort); a.hello(token, Role.WORKER)

@@ -102,6 +102,14 @@ class StreamedPushSpec extends AnyFunSuite {
     val r = new FrameReader(new DataInputStream(new ByteArrayInputStream(cut.toByteArray)), 1 << 20, 0, () => sink)
     intercept[java.io.IOException](r.read())
     assert(sink.borrowed == sink.released, "an array borrowed by a frame that failed went back")
+    // cut inside the tensor's data, after the array was borrowed
+    val dataEnd = good.indexOfSlice(TestClient.tensor(Array(1f, 2f, 3f)).getData.toByteArray) + 6
+    val inData = new ByteArrayOutputStream(); val e = new DataOutputStream(inData)
+    e.writeInt(good.length); e.write(good, 0, dataEnd)
+    val sink2 = new CountingSink(3)
+    val r2 = new FrameReader(new DataInputStream(new ByteArrayInputStream(inData.toByteArray)), 1 << 20, 0, () => sink2)
+    intercept[java.io.IOException](r2.read())
+    assert(sink2.borrowed == 1 && sink2.released == 1, "the array of a push cut inside its data went back")
   }
 
   test("a streamed frame of weights is an ordinary Envelope to protobuf, whatever the field order") {

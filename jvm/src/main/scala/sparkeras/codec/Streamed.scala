@@ -24,6 +24,7 @@ final case class StreamedPush(push: Push, values: Array[Float], refusal: String)
  */
 private[codec] final class PushStreamReader(in: DataInputStream, chunk: Array[Byte]) {
   private var left = 0L // bytes of the frame not read yet
+  private var borrowed: Array[Float] = null // the sink's array, once taken: given back if the frame fails
 
   /** `remaining`: the frame's bytes after its first, the Push field's tag, which the caller read. */
   def read(remaining: Int, sink: FloatSink): StreamedPush = {
@@ -31,7 +32,6 @@ private[codec] final class PushStreamReader(in: DataInputStream, chunk: Array[By
     val length = varint()
     if (length != left)
       throw malformed("a streamed frame must hold exactly one Push")
-    var values: Array[Float] = null
     var refusal: String = null
     val rest = new ByteArrayOutputStream(64)
     val coded = CodedOutputStream.newInstance(rest)
@@ -39,8 +39,7 @@ private[codec] final class PushStreamReader(in: DataInputStream, chunk: Array[By
       while (left > 0) {
         val t = varint()
         if ((t >>> 3) == Push.VALUES_FIELD_NUMBER && (t & 7) == 2) {
-          val (head, floats, why) = readTensor(varint(), sink, values)
-          values = floats
+          val (head, why) = readTensor(varint(), sink)
           if (why != null) refusal = why
           coded.writeTag(Push.VALUES_FIELD_NUMBER, 2)
           coded.writeUInt32NoTag(head.length)
@@ -50,19 +49,18 @@ private[codec] final class PushStreamReader(in: DataInputStream, chunk: Array[By
       coded.flush()
       val push = try Push.parseFrom(rest.toByteArray)
       catch { case e: com.google.protobuf.InvalidProtocolBufferException => throw new MalformedFrameException(e) }
-      StreamedPush(push, values, refusal)
+      StreamedPush(push, borrowed, refusal)
     } catch {
-      case e: Throwable => if (values != null) sink.release(values); throw e
+      case e: Throwable => if (borrowed != null) { sink.release(borrowed); borrowed = null }; throw e
     }
   }
 
-  /** The tensor's fields without its bytes, and its floats (in `into` if given, else borrowed). */
-  private def readTensor(length: Long, sink: FloatSink, into: Array[Float]): (Array[Byte], Array[Float], String) = {
+  /** The tensor's fields without its bytes, and why it is refused (or null); its floats go into `borrowed`. */
+  private def readTensor(length: Long, sink: FloatSink): (Array[Byte], String) = {
     if (length > left) throw malformed("a tensor runs past the end of its frame")
     val end = left - length
     val head = new ByteArrayOutputStream(32)
     val coded = CodedOutputStream.newInstance(head)
-    var values = into
     var refusal: String = null
     while (left > end) {
       val t = varint()
@@ -73,16 +71,16 @@ private[codec] final class PushStreamReader(in: DataInputStream, chunk: Array[By
           refusal = s"the pushed tensor has ${bytes / 4} floats ($bytes bytes) but the model has ${sink.size} trainable parameters"
           skip(bytes)
         } else {
-          if (values == null) values = sink.borrow()
-          decode(values)
+          if (borrowed == null) borrowed = sink.borrow()
+          decode(borrowed)
         }
       } else copyField(t, coded)
     }
     if (left != end) throw malformed("a tensor's fields overrun it")
-    if (values == null && refusal == null)
+    if (borrowed == null && refusal == null)
       refusal = s"the pushed tensor has no data but the model has ${sink.size} trainable parameters"
     coded.flush()
-    (head.toByteArray, values, refusal)
+    (head.toByteArray, refusal)
   }
 
   private def decode(values: Array[Float]): Unit = {

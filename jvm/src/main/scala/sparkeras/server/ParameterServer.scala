@@ -192,8 +192,10 @@ final class ParameterServer(host: String, token: Array[Byte], maxFrameBytes: Int
           try {
             val streamed = reader.streamed
             if (streamed == null) j.setInitial(env.getPush, Tensors.toArray(env.getPush.getValues, "initial weights"))
-            else if (streamed.refusal != null) throw new IllegalArgumentException(streamed.refusal)
-            else try j.setInitial(streamed.push, streamed.values) finally reader.releaseStreamed()
+            else try {
+              if (streamed.refusal != null) throw new IllegalArgumentException(streamed.refusal)
+              j.setInitial(streamed.push, streamed.values)
+            } finally reader.releaseStreamed()
             reply(ack)
           } catch { case e: IllegalArgumentException => reply(error(s"initial weights refused: ${e.getMessage}")) }
         case Envelope.BodyCase.PUSH if isWorker =>
@@ -203,10 +205,12 @@ final class ParameterServer(host: String, token: Array[Byte], maxFrameBytes: Int
               if (incoming.length != j.size) { incoming = new Array[Float](j.size); staging = new Array[Byte](j.size * 4) }
               j.push(env.getPush, incoming, staging, claim)
             } else {
-              if (streamed.refusal != null) throw new IllegalArgumentException(streamed.refusal)
-              // The staging array goes back as soon as the push is summed or applied: the reply may need it.
-              try j.pushDecoded(streamed.push, streamed.values, claim, () => reader.releaseStreamed())
-              finally reader.releaseStreamed()
+              // The staging array goes back as soon as the push is summed or applied (the reply may need
+              // it), or refused: a refused worker may keep its connection open.
+              try {
+                if (streamed.refusal != null) throw new IllegalArgumentException(streamed.refusal)
+                j.pushDecoded(streamed.push, streamed.values, claim, () => reader.releaseStreamed())
+              } finally reader.releaseStreamed()
             }
             if (env.getPush.getWantWeights) replyWeights(j) else reply(ack)
           } catch {
