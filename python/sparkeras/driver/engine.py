@@ -42,7 +42,7 @@ def running_jobs():
     return jobs
 
 
-def _check_driver_heap(coordinator, model, settings, workers):
+def _check_driver_heap(coordinator, model, settings, workers, checkpointing=False):
     """Fails before any Spark work when the driver JVM cannot hold the server's state."""
     import numpy as np
     trainable = sum(int(np.prod(v.shape)) for v in model.trainable_weights)
@@ -50,7 +50,7 @@ def _check_driver_heap(coordinator, model, settings, workers):
     optimizer = job_config.server_rule(model, settings)
     shortfall = coordinator.heapShortfall(trainable, total, optimizer.rule, json.dumps(optimizer.params),
                                           workers, settings.mode == "synchronous",
-                                          settings.algorithm.name if settings.algorithm else "")
+                                          settings.algorithm.name if settings.algorithm else "", bool(checkpointing))
     if shortfall:
         raise ModelSpecError(shortfall)
 
@@ -80,7 +80,7 @@ def fit(model, source, settings, args, num_workers=None, callbacks=()):
         tls = coordinator.getTlsTrust()  # PEM when the server speaks TLS (spark.ssl.*), else None
         with Connection(host, port, tls=tls) as driver:
             driver.hello(token, wire.DRIVER)
-            _check_driver_heap(coordinator, model, settings, workers)
+            _check_driver_heap(coordinator, model, settings, workers, args.checkpoint_dir)
             args, resume = checkpoints.seed_for_resume(coordinator, args)
             driver.call(envelope(job_config=job_config.build(model, settings, workers, args)))
             driver.call(envelope(push=job_config.initial_weights_push(model)))

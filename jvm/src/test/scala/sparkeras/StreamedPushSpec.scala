@@ -142,6 +142,10 @@ class StreamedPushSpec extends AnyFunSuite {
     val n = 10000000L
     val needed = TrainingJob.heapNeeded(n, n, 2, 2, synchronous = false)
     assert(needed == 4L * n * 4, s"$needed bytes")
+    // while a checkpoint is written: one more copy of the weights and the two slots
+    val checkpointing = TrainingJob.heapNeeded(n, n, 2, 2, false, 0, TrainingJob.StreamAboveBytes,
+      TrainingJob.DefaultStagingBytes, checkpointing = true)
+    assert(checkpointing == 4L * n * 4 + 4L * n * 3, s"$checkpointing bytes")
   }
 }
 

@@ -100,13 +100,18 @@ final class Coordinator(host: String, maxFrameBytes: Int, sparkSecret: String, c
 
   /** As above, for a distributed `algorithm` (ADAG keeps what each worker pulled; an ensemble, each worker's model). */
   def heapShortfall(trainable: Long, total: Long, rule: String, paramsJson: String, workers: Int,
-                    synchronous: Boolean, algorithm: String): String = {
+                    synchronous: Boolean, algorithm: String): String =
+    heapShortfall(trainable, total, rule, paramsJson, workers, synchronous, algorithm, false)
+
+  /** As above, for a job that writes or resumes checkpoints (a copy of the weights and slots while one is written). */
+  def heapShortfall(trainable: Long, total: Long, rule: String, paramsJson: String, workers: Int,
+                    synchronous: Boolean, algorithm: String, checkpointing: Boolean): String = {
     implicit val formats: org.json4s.Formats = org.json4s.DefaultFormats
     val params = JsonMethods.parse(Option(paramsJson).getOrElse("{}")).extract[Map[String, Double]]
     val slots = UpdateRule.slotsPerParameter(rule, params)
     val copies = if (algorithm == "adag" || algorithm == "ensemble") 1 else 0
     val needed = TrainingJob.heapNeeded(trainable, total, slots, workers, synchronous, copies, limits.streamAboveBytes,
-      limits.stagingBytes)
+      limits.stagingBytes, checkpointing)
     val rt = Runtime.getRuntime
     def free(): Long = rt.maxMemory - (rt.totalMemory - rt.freeMemory)
     if (needed <= free()) return null

@@ -3,6 +3,7 @@ package sparkeras.state
 import java.util.concurrent.atomic.AtomicLong
 
 import sparkeras.codec.Tensors
+import sparkeras.wire.Wire.Tensor
 
 /**
  * The master copy of the trainable weights as one flat float array, with a version
@@ -18,6 +19,7 @@ final class ParameterStore(initial: Array[Float], rule: UpdateRule, locked: Bool
   def size: Int = weights.length
   def version: Long = versionCounter.get()
   def ruleName: String = rule.name
+  def iterationsOfRule: Long = rule.iterations
 
   /** Applies one contribution; returns the version it produced. */
   def update(contribution: Array[Float], scale: Float, through: UpdateRule = rule): Long =
@@ -64,6 +66,22 @@ final class ParameterStore(initial: Array[Float], rule: UpdateRule, locked: Bool
 
   /** The update rule's state, copied (callers make sure no update runs meanwhile). */
   def ruleState: (Seq[Array[Float]], Long) = (rule.slots.map(_.clone()), rule.iterations)
+
+  /**
+   * The weights and the rule's slots as FLOAT32 tensors, one copy of each, for a checkpoint
+   * (callers make sure no update runs meanwhile).
+   */
+  def stateTensors: (Tensor, Seq[Tensor]) = (Tensors.fromArray(weights), rule.slots.map(Tensors.fromArray))
+
+  /** As `restore`, reading a checkpoint's tensors in place: no copy of them is made first. */
+  def restoreFrom(saved: Tensor, version: Long, slots: Seq[Tensor], iterations: Long): Unit = lock.synchronized {
+    val mine = rule.slots
+    require(slots.size == mine.size, s"the checkpoint holds ${slots.size} optimizer slots; the ${rule.name} rule has ${mine.size}")
+    Tensors.floatView(saved, weights.length, "the checkpoint's weights").get(weights)
+    mine.zip(slots).foreach { case (into, t) => Tensors.floatView(t, into.length, "an optimizer slot in the checkpoint").get(into) }
+    versionCounter.set(version)
+    rule.restore(mine, iterations) // the slots are in place already; this sets the iteration count
+  }
 
   /** Replaces the weights (the job's initial ones, before any update), keeping the version and the rule's state. */
   def setWeights(values: Array[Float]): Unit = lock.synchronized {

@@ -328,10 +328,10 @@ final class TrainingJob(received: JobConfig, stagingBytes: Long = TrainingJob.De
   def checkpoint(fingerprint: String, epochsDone: Int): Checkpoint = {
     val b = Checkpoint.newBuilder().setFingerprint(fingerprint).setEpochsDone(epochsDone)
     def fill(): Unit = {
-      b.setWeights(Tensors.fromArray(store.snapshot())).setVersion(store.version).setSamples(samplesSeen.get)
-      val (slots, iterations) = store.ruleState
-      slots.foreach(s => b.addOptimizerSlots(Tensors.fromArray(s)))
-      b.setOptimizerIterations(iterations)
+      val (weights, slots) = store.stateTensors // one copy each, while no update runs
+      b.setWeights(weights).setVersion(store.version).setSamples(samplesSeen.get)
+      slots.foreach(b.addOptimizerSlots)
+      b.setOptimizerIterations(store.iterationsOfRule)
     }
     if (aggregator != null) aggregator.betweenRounds { rounds =>
       fill(); b.setRounds(rounds).setStepsPerEpoch(synchronized(agreedSteps.max(0)))
@@ -352,8 +352,7 @@ final class TrainingJob(received: JobConfig, stagingBytes: Long = TrainingJob.De
 
   /** Starts this job from a checkpoint of the same job, before any worker joins. */
   def restore(cp: Checkpoint): Unit = {
-    val slots = cp.getOptimizerSlotsList.asScala.toSeq.map(t => Tensors.toArray(t, "optimizer slot"))
-    store.restore(Tensors.toArray(cp.getWeights, "checkpoint weights"), cp.getVersion, slots, cp.getOptimizerIterations)
+    store.restoreFrom(cp.getWeights, cp.getVersion, cp.getOptimizerSlotsList.asScala.toSeq, cp.getOptimizerIterations)
     samplesSeen.set(cp.getSamples)
     cp.getPartitionPushesMap.asScala.foreach { case (p, n) =>
       progress.computeIfAbsent(p.intValue, _ => new PartitionProgress).pushes = n.longValue
@@ -472,16 +471,20 @@ object TrainingJob {
    * training) and the staging: a model whose weights fill more than `streamAbove` bytes is
    * pushed and pulled through the job's staging arrays (`StagingPool.arraysFor`); a smaller
    * one through each worker connection's own frame buffer, pushed values, staging bytes and
-   * reply (4 copies per worker, small by definition).
+   * reply (4 copies per worker, small by definition). With `checkpointing`, one copy of the
+   * weights, slots and non-trainable state more: what a checkpoint holds while it is written,
+   * or parsed when a fit resumes.
    */
   def heapNeeded(trainable: Long, total: Long, slots: Int, workers: Int, synchronous: Boolean, perWorkerCopies: Int,
-                 streamAbove: Long, stagingBytes: Long): Long = {
+                 streamAbove: Long, stagingBytes: Long, checkpointing: Boolean = false): Long = {
     val kept = 4L * trainable * (1 + slots + (if (synchronous) 1 else 0) + perWorkerCopies.toLong * workers) +
       4L * (total - trainable)
     val staging =
       if (4L * trainable > streamAbove) 4L * trainable * StagingPool.arraysFor(trainable, workers, stagingBytes)
       else 4L * 4L * trainable * workers
-    kept + math.max(4L * total, staging)
+    // A checkpoint holds one copy of the weights, slots and non-trainable state while it is written (or parsed, on resume).
+    val checkpoint = if (checkpointing) 4L * (trainable * (1 + slots) + (total - trainable)) else 0L
+    kept + math.max(4L * total, staging) + checkpoint
   }
 
   /** As above, with the server's defaults. */
