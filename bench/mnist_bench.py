@@ -1,7 +1,7 @@
 """MNIST benchmark: sparkeras's modes against single-process Keras, in one run.
 
 Workload: MLP 784-128-128-10 (ReLU, dropout 0.2), Adam 0.001, batch 64, 10 epochs,
-60k training / 10k test rows, 2 workers on local[2]. Prints, for each run, samples/s,
+60k training / 10k test rows, 2 workers (--workers) on local[2]. Prints, for each run, samples/s,
 the ratio to the baseline, the fraction of the compute ceiling and test accuracy;
 then the parameter server's median push+pull against a bare TCP echo of the same bytes.
 
@@ -23,7 +23,7 @@ import numpy as np
 
 BATCH, EPOCHS = 64, 10
 MODES = ["asynchronous/epoch", "asynchronous/batch", "synchronous/batch", "synchronous/epoch",
-         "hogwild/epoch", "hogwild/batch"]
+         "hogwild/epoch", "hogwild/batch", "asynchronous/batch/exact", "hogwild/batch/exact"]
 
 
 def build_model(seed=0):
@@ -57,13 +57,13 @@ def child_baseline(data, epochs):
     print(json.dumps({"seconds": seconds, "samples": len(x_train) * epochs, "accuracy": accuracy}))
 
 
-def child_ceiling(data, epochs, part):
-    """One 1-thread process running a bare compiled train step on half the data, no communication."""
+def child_ceiling(data, epochs, part, workers):
+    """One 1-thread process running a bare compiled train step on its share of the data, no communication."""
     import tensorflow as tf
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
     x_train, _, y_train, _ = load(data)
-    x, y = x_train[part::2], y_train[part::2]
+    x, y = x_train[part::workers], y_train[part::workers]
     model = build_model()
     model.optimizer.build(model.trainable_weights)
     # The same compiled call path as the workers': a concrete function, tensors in.
@@ -90,10 +90,11 @@ def run_child(args):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def ceiling(data, epochs):
+def ceiling(data, epochs, workers):
     procs = [subprocess.Popen([sys.executable, __file__, "--child", "ceiling", "--data", data, "--epochs", str(epochs),
-                               "--part", str(p)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-             for p in (0, 1)]
+                               "--part", str(p), "--workers", str(workers)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+             for p in range(workers)]
     for p in procs:
         assert p.stdout.readline().strip() == "ready"
     for p in procs:
@@ -170,6 +171,14 @@ def wire_timings(sc, rounds=2000):
 _ECHO = {}
 
 
+def driver_cpu_seconds(sc):
+    """CPU time of the whole driver JVM so far (the parameter server, and Spark's own threads)."""
+    pid = sc._jvm.java.lang.ProcessHandle.current().pid()
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
 def echo_server(sc):
     """The bare TCP echo (bench/jvm/EchoServer.scala) in the driver JVM, from its own jar
     (built by `build/sbt benchEcho/package` when missing)."""
@@ -201,13 +210,15 @@ def main():
     parser.add_argument("--modes", default=",".join(MODES))
     parser.add_argument("--child")
     parser.add_argument("--part", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=2,
+                        help="training workers (1 leaves the parameter server a core of its own, as a cluster's driver has)")
     parser.add_argument("--wire-only", action="store_true", help="only time push+pull against the echo")
     parser.add_argument("--json", help="append the results to this file as one JSON line")
     args = parser.parse_args()
     if args.child == "baseline":
         return child_baseline(args.data, args.epochs)
     if args.child == "ceiling":
-        return child_ceiling(args.data, args.epochs, args.part)
+        return child_ceiling(args.data, args.epochs, args.part, args.workers)
 
     import sparkeras
     from sparkeras import SparkModel, to_simple_rdd
@@ -219,32 +230,40 @@ def main():
             print(f"push+pull {ps * 1e3:.3f} ms, echo {bare * 1e3:.3f} ms, ratio {ps / bare:.2f}")
         return spark.stop()
 
-    print(f"MNIST from {os.path.abspath(args.data)}; {args.epochs} epochs, batch {BATCH}, 2 workers on local[2]")
+    print(f"MNIST from {os.path.abspath(args.data)}; {args.epochs} epochs, batch {BATCH}, {args.workers} workers on local[2]")
     base = run_child(["--child", "baseline", "--data", args.data, "--epochs", str(args.epochs)])
     base_rate = base["samples"] / base["seconds"]
-    ceil_rate = ceiling(args.data, args.epochs)
+    ceil_rate = ceiling(args.data, args.epochs, args.workers)
     rows = [("keras model.fit (1 process)", base_rate, base["accuracy"])]
 
     spark = sparkeras.spark_session("local[2]", "sparkeras-bench", local_only=True, spark_ui_enabled="false")
     spark.sparkContext.setLogLevel("ERROR")
     sc = spark.sparkContext
     x_train, x_test, y_train, y_test = load(args.data)
-    rdd = to_simple_rdd(sc, x_train, y_train, num_partitions=2).cache()
+    rdd = to_simple_rdd(sc, x_train, y_train, num_partitions=args.workers).cache()
     rdd.count()
     # Start the Python workers (TensorFlow import) with a different, tiny model.
     import keras
     warm = keras.Sequential([keras.Input((784,)), keras.layers.Dense(4), keras.layers.Dense(10, activation="softmax")])
     warm.compile("adam", "sparse_categorical_crossentropy")
-    SparkModel(warm, num_workers=2).fit(rdd, epochs=1, batch_size=1024)
+    SparkModel(warm, num_workers=args.workers).fit(rdd, epochs=1, batch_size=1024)
 
     for name in args.modes.split(","):
-        mode, frequency = name.split("/")
+        mode, frequency, *exact = name.split("/")  # ".../exact": overlap=False, each step waits for its weights
         model = build_model()
+        jvm_cpu = driver_cpu_seconds(sc)
         started = time.perf_counter()
-        history = SparkModel(model, mode=mode, frequency=frequency, num_workers=2).fit(rdd, epochs=args.epochs, batch_size=BATCH)
+        # one TensorFlow thread per worker, as the ceiling's processes have
+        spark_model = SparkModel(model, mode=mode, frequency=frequency, num_workers=args.workers, overlap=not exact,
+                                 threads_per_worker=1)
+        history = spark_model.fit(rdd, epochs=args.epochs, batch_size=BATCH)
         seconds = time.perf_counter() - started
+        jvm_cpu = driver_cpu_seconds(sc) - jvm_cpu
         phases = ", ".join("/".join(f"{k} {v:.2f}s" for k, v in w.items()) for w in history.params["worker_seconds"])
-        print(f"{name}: fit {seconds:.2f}s; workers: {phases}")
+        steps = sum(history.params["worker_steps"])
+        worker_cpu = sum(history.params["worker_train_cpu_seconds"])
+        print(f"{name}: fit {seconds:.2f}s; workers: {phases}; CPU per step: worker {worker_cpu / steps * 1e3:.2f} ms, "
+              f"driver JVM {jvm_cpu / steps * 1e3:.2f} ms ({steps} steps)")
         accuracy = float((model.predict(x_test, batch_size=1024, verbose=0).argmax(axis=1) == y_test).mean())
         rows.append((f"sparkeras {name}", len(x_train) * args.epochs / seconds, accuracy))
 
@@ -254,7 +273,7 @@ def main():
     print(f"\n{'run':34} {'samples/s':>10} {'x fit':>7} {'of ceiling':>11} {'test acc':>9}")
     for name, rate, acc in rows:
         print(f"{name:34} {rate:10.0f} {rate / base_rate:7.2f} {rate / ceil_rate:11.2f} {acc:9.4f}")
-    print(f"{'compute ceiling (2x1-thread steps)':34} {ceil_rate:10.0f} {ceil_rate / base_rate:7.2f} {1:11.2f}")
+    print(f"{f'compute ceiling ({args.workers}x1-thread steps)':34} {ceil_rate:10.0f} {ceil_rate / base_rate:7.2f} {1:11.2f}")
     print(f"\npush+pull of {nbytes / 1e6:.2f} MB (118k params): parameter server {ps * 1e3:.3f} ms median, "
           f"bare TCP echo {bare * 1e3:.3f} ms, ratio {ps / bare:.2f}")
     if args.json:

@@ -30,6 +30,28 @@ def test_every_mode_and_frequency_reaches_accuracy(sc, digits, make_mlp, mode, f
     assert accuracy >= 0.93, f"{mode}/{frequency}: test accuracy {accuracy:.3f}"
 
 
+@pytest.mark.parametrize("mode", ["asynchronous", "hogwild"])
+def test_overlapped_and_exact_per_batch_steps(sc, digits, make_mlp, mode):
+    """overlap=True (the default) pushes each gradient while the next step computes, one own step
+    behind; overlap=False waits for the weights first. Both apply every step once and train."""
+    x_train, x_test, y_train, y_test = digits
+    rdd = to_simple_rdd(sc, x_train, y_train, num_partitions=2)
+    for overlap in (True, False):
+        model = make_mlp()
+        history = SparkModel(model, mode=mode, frequency="batch", num_workers=2, overlap=overlap).fit(
+            rdd, epochs=10, batch_size=32, seed=4)
+        assert history.params["local_staleness"] == (1 if overlap else 0)
+        assert history.params["applied_samples"] == 10 * len(x_train), history.params
+        assert sum(history.params["worker_steps"]) == 10 * sum(-(-n // 32) for n in (len(x_train) // 2,
+                                                                                      len(x_train) - len(x_train) // 2))
+        accuracy = float((model.predict(x_test, verbose=0).argmax(axis=1) == y_test).mean())
+        assert accuracy >= 0.93, f"{mode}, overlap={overlap}: test accuracy {accuracy:.3f}"
+    assert SparkModel(make_mlp(), overlap=False).get_config()["overlap"] is False
+    assert "overlap" not in SparkModel(make_mlp()).get_config()
+    with pytest.raises(Exception, match="overlap must be True or False"):
+        SparkModel(make_mlp(), overlap="yes")
+
+
 def test_communication_window_pushes_local_progress(sc, digits, make_mlp):
     x_train, x_test, y_train, y_test = digits
     model = make_mlp()

@@ -141,6 +141,7 @@ def fit(model, source, settings, args, num_workers=None, callbacks=()):
         "worker_steps": [r.get("steps", 0) for r in results],
         "worker_samples": [r.get("samples", 0) for r in results],
         "worker_seconds": [r.get("seconds", {}) for r in results],
+        "worker_train_cpu_seconds": [r.get("train_cpu_seconds") for r in results],
         "worker_peak_rss_mb": [r.get("peak_rss_mb") for r in results]}, first_epoch=args.initial_epoch)
     if settings.algorithm is not None:
         result.params["algorithm"] = settings.algorithm.name
@@ -148,6 +149,11 @@ def fit(model, source, settings, args, num_workers=None, callbacks=()):
                                                  communication_window=settings.algorithm.communication_window)
     if settings.mode != "synchronous":
         result.params["staleness"] = History.staleness_from_wire(history, first_epoch=args.initial_epoch)
+    # How many of its own steps a worker's gradient may miss: with overlap, each step computes
+    # while the previous step's gradient is still on its way (per-batch gradients only).
+    result.params["local_staleness"] = int(settings.overlap and settings.mode != "synchronous"
+                                           and settings.frequency == "batch" and settings.communication_window == 1
+                                           and settings.algorithm is None)
     for epoch in sorted(runner.validation if runner else ()):  # validation_data, evaluated on the driver
         for k, v in runner.validation[epoch].items():
             result.history.setdefault(k, []).append(v)

@@ -22,6 +22,7 @@ class TrainingSettings:
     threads_per_worker: int = None
     custom_objects: dict = field(default_factory=dict)
     algorithm: algorithms.Algorithm = None  # one of dist-keras's algorithms (driver/algorithms.py), or sparkeras's own
+    overlap: bool = True  # asynchronous/hogwild per-batch gradients: push while the next step computes
 
     def __post_init__(self):
         if self.algorithm is not None:  # the algorithm decides what the window counts and how long it is
@@ -32,6 +33,8 @@ class TrainingSettings:
             raise ModelSpecError(f"merge must be 'average' or 'sum'; got {self.merge!r}")
         if int(self.communication_window) < 1:
             raise ModelSpecError(f"communication_window must be at least 1; got {self.communication_window}")
+        if not isinstance(self.overlap, (bool, np.bool_)):
+            raise ModelSpecError(f"overlap must be True or False; got {self.overlap!r}")
 
 
 @dataclass(frozen=True)
@@ -136,7 +139,7 @@ def build(model, settings, num_workers, args):
         communication_window=int(settings.communication_window),
         model_json=model_spec.model_json(model), compile_json=_compile_json(model, settings),
         optimizer_class=optimizer.rule, shuffle=bool(args.shuffle),
-        delta_scale=_delta_scale(settings, num_workers), seed=int(seed))
+        delta_scale=_delta_scale(settings, num_workers), seed=int(seed), wait_for_weights=not settings.overlap)
     if settings.algorithm is not None:
         config.algorithm = settings.algorithm.name
         for k, v in settings.algorithm.params.items():

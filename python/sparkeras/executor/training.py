@@ -3,9 +3,11 @@ the job on the parameter server, and trains every epoch through compiled TensorF
 steps, exchanging gradients or weight deltas as raw bytes. A failure is reported to
 the server, with the exception's type and message, before the task dies."""
 import builtins
+import contextlib
 import resource
 import time
 import traceback
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -70,7 +72,7 @@ class TrainingTask:
             if welcome.HasField("resumed_state") and welcome.resumed_state.samples:  # resumed from a checkpoint
                 wm.assign_state(from_tensor(welcome.resumed_state.non_trainable))
             loop = _TrainingLoop(conn, wm, cfg, welcome, base)
-            ready = time.perf_counter()
+            ready, ready_cpu = time.perf_counter(), time.process_time()
             loop.run(spill, n_train, seed=(cfg.seed + 7919 * partition) % 2 ** 63)
             if cfg.algorithm == "ensemble":
                 loop.send_member(n_train)
@@ -78,6 +80,8 @@ class TrainingTask:
         return {"partition": partition, "samples": loop.samples, "steps": loop.steps,
                 "resumed_after_pushes": welcome.resume_pushes,
                 "seconds": {"load": loaded - started, "setup": ready - loaded, "train": time.perf_counter() - ready},
+                # CPU the process spent training, all its threads (TensorFlow's and the push helper)
+                "train_cpu_seconds": time.process_time() - ready_cpu,
                 # this process's peak resident memory so far (Linux reports kB)
                 "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
@@ -136,6 +140,13 @@ class _TrainingLoop:
         self.position = (0, 0)  # (epoch, step) being trained, for error messages
         self.epoch = 0  # sent with pushes, for the server's staleness per epoch
         self._next_running_report = 0.0  # the first push carries them, so the bar shows a loss early
+        # Per-batch gradients: one push at a time is in flight on the connection, sent by a helper
+        # thread while this one prepares the next batch (synchronous: the exact round's weights are
+        # awaited before the step) or also computes the next step on the weights it has, one own
+        # step behind (asynchronous and hogwild, unless the job asks for exact steps).
+        self.one_step_stale = self.per_batch_gradients and cfg.mode != "synchronous" and not cfg.wait_for_weights
+        self._sender = ThreadPoolExecutor(1, thread_name_prefix="sparkeras-push") if self.per_batch_gradients else None
+        self._in_flight = None  # (future reply, position of the step it carries)
 
     def resume_point(self, steps_per_epoch):
         """(epoch, batch) to start from: an earlier attempt of this task had `resume_pushes`
@@ -152,6 +163,12 @@ class _TrainingLoop:
         return self.cfg.initial_epoch + epoch, pushed * batches_per_push
 
     def run(self, spill, n_train, seed):
+        try:
+            self._run(spill, n_train, seed)
+        finally:
+            self._abandon()
+
+    def _run(self, spill, n_train, seed):
         import tensorflow as tf
         cfg, wm = self.cfg, self.wm
         bs = max(1, cfg.batch_size)
@@ -178,9 +195,14 @@ class _TrainingLoop:
                 # Per-row weights: the rows' own sample weights, or their classes' weights.
                 extra = (tf.constant(wb[0]),) if wb else (tf.constant(weights_of(yb)),) if weights_of else ()
                 if self.per_batch_gradients:
-                    # The pulled weights are assigned inside the next gradient step.
-                    grads = gradient_step(tf.constant(self.base), constant(xb), constant(yb), *extra)
-                    self._exchange(wire.GRADIENT, grads.numpy(), rows)
+                    x_t, y_t = constant(xb), constant(yb)
+                    if not self.one_step_stale:
+                        self._settle()  # the last push's weights, received while this batch was prepared
+                    version = self.version
+                    # The pulled weights are assigned inside the gradient step.
+                    grads = gradient_step(tf.constant(self.base), x_t, y_t, *extra)
+                    self._settle()  # the previous push's weights, received while this step computed
+                    self._send_gradient(grads.numpy(), rows, version)
                 else:
                     train_step(constant(xb), constant(yb), *extra)
                     since_push += rows
@@ -198,6 +220,7 @@ class _TrainingLoop:
                 self._push_delta(n_train * unpushed_epochs)
                 unpushed_epochs = 0
             if self.per_batch_gradients:
+                self._settle()
                 wm.assign_flat(self.base)
             if self._report(epoch, n_train, spill):
                 if pushes_epochs and unpushed_epochs:
@@ -238,33 +261,71 @@ class _TrainingLoop:
             to_tensor(state, out=update.worker_state.non_trainable)
         self.conn.call(update)
 
-    def _exchange(self, kind, values, samples, want_weights=True):
+    def _push_parts(self, kind, values, samples, version, want_weights=True):
         # The epoch's running metrics ride along about once a second, for the driver's progress bar.
         now = time.monotonic()
         running = None
         if now >= self._next_running_report:
             running = self.wm.metrics()
             self._next_running_report = now + RUNNING_METRICS_EVERY
+        return encode_push(kind, version, samples, values, want_weights=want_weights, running_metrics=running,
+                           epoch=self.epoch)
+
+    def _exchange(self, kind, values, samples, want_weights=True):
+        """Pushes a change in the weights and, when asked, takes the reply's weights as the new base."""
+        with self._refusal_explained(kind, self.position):
+            reply = self.conn.call_parts(self._push_parts(kind, values, samples, self.version, want_weights))
+        if want_weights:
+            self._accept(reply.weights)
+            self.wm.assign_flat(self.base)
+
+    def _send_gradient(self, values, samples, version):
+        """Starts pushing one step's gradient (computed on weights of `version`) in the helper thread."""
+        parts = self._push_parts(wire.GRADIENT, values, samples, version)
+        self._in_flight = (self._sender.submit(self.conn.call_parts, parts), self.position)
+
+    def _settle(self):
+        """Waits for the push in flight, if any, and takes its reply's weights as the new base."""
+        if self._in_flight is None:
+            return
+        future, position = self._in_flight
+        self._in_flight = None
+        with self._refusal_explained(wire.GRADIENT, position):
+            reply = future.result()
+        self._accept(reply.weights)
+
+    def _abandon(self):
+        """On the way out, also after a failure: lets a push in flight finish, so that nothing
+        else is written on the connection (the failure report) before its reply is read."""
+        if self._in_flight is not None:
+            future, _ = self._in_flight
+            self._in_flight = None
+            try:
+                future.result()
+            except Exception:
+                pass  # the failure being raised, if any, says more
+        if self._sender is not None:
+            self._sender.shutdown(wait=True)
+
+    def _accept(self, weights):
+        self.version = weights.version
+        self.base = from_tensor(weights.values)
+
+    @contextlib.contextmanager
+    def _refusal_explained(self, kind, position):
+        """The server's refusal of a non-finite push, as the error a Keras user understands."""
         try:
-            reply = self.conn.call_parts(encode_push(kind, self.version, samples, values, want_weights=want_weights,
-                                                     running_metrics=running, epoch=self.epoch))
-            if not want_weights:
-                return
-            reply = reply.weights
+            yield
         except ServerError as e:
             if NON_FINITE_REFUSED not in str(e):
                 raise
-            epoch, step = self.position
+            epoch, step = position
             what = "gradient" if kind == wire.GRADIENT else "change in the weights"
             raise FloatingPointError(
                 f"the {what} of epoch {epoch + 1}, step {step + 1} holds NaN or infinity: the loss diverged. The "
                 "parameter server refused it and keeps the weights from before. Lower the learning rate, clip "
                 "gradients (clipnorm), or pass keras.callbacks.TerminateOnNaN() to end training there "
                 "without an error") from e
-        self.version = reply.version
-        self.base = from_tensor(reply.values)
-        if not self.per_batch_gradients:
-            self.wm.assign_flat(self.base)
 
     def _report(self, epoch, n_train, spill):
         """Sends the epoch's non-trainable state (BatchNormalization's statistics), then its
