@@ -2,7 +2,7 @@ package sparkeras.codec
 
 import java.io.{DataInputStream, EOFException, IOException, OutputStream}
 
-import com.google.protobuf.{CodedInputStream, CodedOutputStream}
+import com.google.protobuf.{CodedInputStream, CodedOutputStream, UnsafeByteOperations}
 import sparkeras.wire.Wire.Envelope
 
 /** A frame announced a length over the cap; nothing after the length was read. */
@@ -15,8 +15,9 @@ final class MalformedFrameException(cause: Throwable)
 
 /**
  * Length-prefixed protobuf frames: a 4-byte big-endian length, then one Envelope.
- * One reader per connection; its buffer is reused, and parsed byte fields alias
- * it, so a message must be consumed before the next frame is read.
+ * One reader per connection; its buffer is reused. A Push's byte fields alias it (no copy of
+ * the tensor, and no garbage, per push), so a push must be consumed before the next frame is
+ * read; other messages are parsed into copies, since a job keeps its configuration.
  *
  * Frames over `streamAbove` bytes are not kept: a Push is streamed into an array of the
  * job's `sink` (see `streamed`), any other large frame is read into a buffer of its own that
@@ -56,7 +57,7 @@ final class FrameReader(in: DataInputStream, cap: Int, streamAbove: Int = Int.Ma
     if (n > streamAbove) return readLarge(n)
     if (buffer.length < n) buffer = new Array[Byte](math.max(n, buffer.length * 2).min(math.min(limit, streamAbove)))
     in.readFully(buffer, 0, n)
-    parse(buffer, n)
+    parse(buffer, n, alias = n > 0 && buffer(0) == FrameReader.PushTag)
   }
 
   private def readLarge(n: Int): Option[Envelope] = {
@@ -64,7 +65,7 @@ final class FrameReader(in: DataInputStream, cap: Int, streamAbove: Int = Int.Ma
     // The first byte is the body's tag: field 4 (push), length-delimited, is one byte.
     val first = in.read()
     if (first < 0) throw new IOException("connection closed inside a frame")
-    if (s != null && first == (Envelope.PUSH_FIELD_NUMBER << 3 | 2)) {
+    if (s != null && first == FrameReader.PushTag) {
       if (chunk == null) chunk = new Array[Byte](64 * 1024)
       val pushed = new PushStreamReader(in, chunk).read(n - 1, s)
       lastStreamed = pushed
@@ -74,16 +75,23 @@ final class FrameReader(in: DataInputStream, cap: Int, streamAbove: Int = Int.Ma
       val whole = new Array[Byte](n)
       whole(0) = first.toByte
       in.readFully(whole, 1, n - 1)
-      parse(whole, n)
+      parse(whole, n, alias = false)
     }
   }
 
-  private def parse(bytes: Array[Byte], n: Int): Option[Envelope] = {
-    val coded = CodedInputStream.newInstance(bytes, 0, n)
-    coded.enableAliasing(true)
+  private def parse(bytes: Array[Byte], n: Int, alias: Boolean): Option[Envelope] = {
+    // Protobuf aliases byte fields only when its input is marked immutable, as a wrapped ByteString's is.
+    val coded = if (alias) UnsafeByteOperations.unsafeWrap(bytes, 0, n).newCodedInput()
+                else CodedInputStream.newInstance(bytes, 0, n)
+    coded.enableAliasing(alias)
     try Some(Envelope.parseFrom(coded))
     catch { case e: com.google.protobuf.InvalidProtocolBufferException => throw new MalformedFrameException(e) }
   }
+}
+
+object FrameReader {
+  /** The first byte of a Push envelope: field 4 (push), length-delimited. */
+  val PushTag: Byte = (Envelope.PUSH_FIELD_NUMBER << 3 | 2).toByte
 }
 
 object Frames {
