@@ -23,7 +23,7 @@ import numpy as np
 
 BATCH, EPOCHS = 64, 10
 MODES = ["asynchronous/epoch", "asynchronous/batch", "synchronous/batch", "synchronous/epoch",
-         "hogwild/epoch", "hogwild/batch", "asynchronous/batch/exact", "hogwild/batch/exact"]
+         "hogwild/epoch", "hogwild/batch", "asynchronous/batch/overlap", "hogwild/batch/overlap"]
 
 
 def build_model(seed=0):
@@ -249,12 +249,12 @@ def main():
     SparkModel(warm, num_workers=args.workers).fit(rdd, epochs=1, batch_size=1024)
 
     for name in args.modes.split(","):
-        mode, frequency, *exact = name.split("/")  # ".../exact": overlap=False, each step waits for its weights
+        mode, frequency, *overlap = name.split("/")  # ".../overlap": overlap=True, one own step stale
         model = build_model()
         jvm_cpu = driver_cpu_seconds(sc)
         started = time.perf_counter()
         # one TensorFlow thread per worker, as the ceiling's processes have
-        spark_model = SparkModel(model, mode=mode, frequency=frequency, num_workers=args.workers, overlap=not exact,
+        spark_model = SparkModel(model, mode=mode, frequency=frequency, num_workers=args.workers, overlap=bool(overlap),
                                  threads_per_worker=1)
         history = spark_model.fit(rdd, epochs=args.epochs, batch_size=BATCH)
         seconds = time.perf_counter() - started

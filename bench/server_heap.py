@@ -8,8 +8,9 @@ every 20 ms, and the exact peak of each heap pool (the old generation holds the 
 arrays; Spark's own per-job allocations, such as task serialization, land there too). The
 growth from the smaller model to the larger one, per byte of model, is what the server
 costs per byte of model, free of Spark's fixed share; the heap check's estimate is beside it.
-    .venv/bin/python bench/server_heap.py
+    .venv/bin/python bench/server_heap.py [--hidden 5000,10000]
 """
+import argparse
 import json
 import os
 import threading
@@ -17,10 +18,14 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras
-import numpy as np
-import sparkeras
-from sparkeras import SparkModel, to_simple_rdd
+parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+parser.add_argument("--hidden", default="5000,10000", help="the two hidden sizes H, smaller first")
+smaller, larger = (int(h) for h in parser.parse_args().hidden.split(","))
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import sparkeras  # noqa: E402
+from sparkeras import SparkModel, to_simple_rdd  # noqa: E402
 
 spark = sparkeras.spark_session("local[2]", "sparkeras-server-heap", local_only=True, spark_ui_enabled="false",
                                 spark_driver_memory="4g")
@@ -75,7 +80,7 @@ def measure(hidden):
 
 # A small fit first, so that classes, Spark's first jobs and the pooled threads are not counted.
 SparkModel(dense(4), mode="asynchronous", frequency="batch", num_workers=2).fit(rdd, epochs=1, batch_size=64)
-runs = [measure(5000), measure(10000)]
+runs = [measure(smaller), measure(larger)]
 for r in runs:
     print(json.dumps(r))
 grown = runs[1]["model_mb"] - runs[0]["model_mb"]

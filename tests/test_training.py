@@ -32,8 +32,8 @@ def test_every_mode_and_frequency_reaches_accuracy(sc, digits, make_mlp, mode, f
 
 @pytest.mark.parametrize("mode", ["asynchronous", "hogwild"])
 def test_overlapped_and_exact_per_batch_steps(sc, digits, make_mlp, mode):
-    """overlap=True (the default) pushes each gradient while the next step computes, one own step
-    behind; overlap=False waits for the weights first. Both apply every step once and train."""
+    """overlap=True pushes each gradient while the next step computes, one own step behind;
+    overlap=False (the default) waits for the weights first. Both apply every step once and train."""
     x_train, x_test, y_train, y_test = digits
     rdd = to_simple_rdd(sc, x_train, y_train, num_partitions=2)
     for overlap in (True, False):
@@ -46,7 +46,7 @@ def test_overlapped_and_exact_per_batch_steps(sc, digits, make_mlp, mode):
                                                                                       len(x_train) - len(x_train) // 2))
         accuracy = float((model.predict(x_test, verbose=0).argmax(axis=1) == y_test).mean())
         assert accuracy >= 0.93, f"{mode}, overlap={overlap}: test accuracy {accuracy:.3f}"
-    assert SparkModel(make_mlp(), overlap=False).get_config()["overlap"] is False
+    assert SparkModel(make_mlp(), overlap=True).get_config()["overlap"] is True
     assert "overlap" not in SparkModel(make_mlp()).get_config()
     with pytest.raises(Exception, match="overlap must be True or False"):
         SparkModel(make_mlp(), overlap="yes")

@@ -19,7 +19,9 @@ def load_digits_split():
     return train_test_split(x, digits.target, test_size=0.25, random_state=0, stratify=digits.target)
 
 
-def load_mnist(folder):
+def load_mnist(folder, train=True):
+    """(x_train, x_test, y_train, y_test) from MNIST's IDX files; the training pair is None
+    with train=False."""
     import numpy as np
 
     def read(name):
@@ -31,8 +33,8 @@ def load_mnist(folder):
             n, rows, cols = np.frombuffer(data[4:16], dtype=">u4")
             return np.frombuffer(data[16:], dtype=np.uint8).reshape(n, rows * cols).astype("float32") / 255.0
         return np.frombuffer(data[8:], dtype=np.uint8).astype("int64")
-    return (read("train-images.idx3-ubyte"), read("t10k-images.idx3-ubyte"),
-            read("train-labels.idx1-ubyte"), read("t10k-labels.idx1-ubyte"))
+    return (read("train-images.idx3-ubyte") if train else None, read("t10k-images.idx3-ubyte"),
+            read("train-labels.idx1-ubyte") if train else None, read("t10k-labels.idx1-ubyte"))
 
 
 def main():

@@ -54,18 +54,18 @@ class SparkModel:
         max_frame_mb: the largest message the server accepts (default 1024 MB).
         threads_per_worker: TensorFlow threads per worker (default: the executor's cores
             divided among its tasks).
-        overlap: with frequency='batch' in the asynchronous and hogwild modes, a worker
-            computes each step while the previous step's gradient is on its way to the server,
-            on the weights it has: one of its own steps behind (History's
-            params['local_staleness'] says 1). False waits for the fresh weights before every
-            step. Synchronous rounds are always exact; there the next batch is prepared while
-            the round completes.
+        overlap: with frequency='batch' in the asynchronous and hogwild modes, True lets a
+            worker compute each step while the previous step's gradient is on its way to the
+            server, on the weights it has: one of its own steps behind (History's
+            params['local_staleness'] says 1). Faster where the wait is the network, at some
+            accuracy early in training. False (default) waits for the fresh weights before
+            every step. Synchronous rounds are always exact.
     """
 
     def __init__(self, model, mode="asynchronous", frequency=None, parameter_server_mode="socket",
                  num_workers=None, custom_objects=None, batch_size=32, port=None, *args,
                  communication_window=None, merge=None, max_frame_mb=1024, threads_per_worker=None,
-                 algorithm=None, rho=None, learning_rate=None, gamma=None, momentum=None, overlap=True, **kwargs):
+                 algorithm=None, rho=None, learning_rate=None, gamma=None, momentum=None, overlap=False, **kwargs):
         refuse_connect(type(self).__name__)
         if parameter_server_mode not in ("http", "socket"):
             raise ModelSpecError(f"parameter_server_mode must be 'http' or 'socket'; got {parameter_server_mode!r}")
@@ -111,8 +111,8 @@ class SparkModel:
             "batch_size": self.batch_size, "communication_window": self.communication_window,
             "merge": self.merge, "parameter_server_mode": self.parameter_server_mode,
         }
-        if not self.settings.overlap:  # saved only when not the default, so elephas's keys stay as they were
-            config["overlap"] = False
+        if self.settings.overlap:  # saved only when not the default, so elephas's keys stay as they were
+            config["overlap"] = True
         chosen = self.settings.algorithm
         if chosen is not None:  # the algorithm fixes frequency and merge; saved so that load_spark_model rebuilds it
             del config["frequency"], config["merge"]

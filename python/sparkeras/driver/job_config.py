@@ -22,7 +22,7 @@ class TrainingSettings:
     threads_per_worker: int = None
     custom_objects: dict = field(default_factory=dict)
     algorithm: algorithms.Algorithm = None  # one of dist-keras's algorithms (driver/algorithms.py), or sparkeras's own
-    overlap: bool = True  # asynchronous/hogwild per-batch gradients: push while the next step computes
+    overlap: bool = False  # asynchronous/hogwild per-batch gradients: push while the next step computes
 
     def __post_init__(self):
         if self.algorithm is not None:  # the algorithm decides what the window counts and how long it is
@@ -139,7 +139,7 @@ def build(model, settings, num_workers, args):
         communication_window=int(settings.communication_window),
         model_json=model_spec.model_json(model), compile_json=_compile_json(model, settings),
         optimizer_class=optimizer.rule, shuffle=bool(args.shuffle),
-        delta_scale=_delta_scale(settings, num_workers), seed=int(seed), wait_for_weights=not settings.overlap)
+        delta_scale=_delta_scale(settings, num_workers), seed=int(seed), overlap=bool(settings.overlap))
     if settings.algorithm is not None:
         config.algorithm = settings.algorithm.name
         for k, v in settings.algorithm.params.items():

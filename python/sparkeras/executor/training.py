@@ -141,10 +141,10 @@ class _TrainingLoop:
         self.epoch = 0  # sent with pushes, for the server's staleness per epoch
         self._next_running_report = 0.0  # the first push carries them, so the bar shows a loss early
         # Per-batch gradients: one push at a time is in flight on the connection, sent by a helper
-        # thread while this one prepares the next batch (synchronous: the exact round's weights are
-        # awaited before the step) or also computes the next step on the weights it has, one own
-        # step behind (asynchronous and hogwild, unless the job asks for exact steps).
-        self.one_step_stale = self.per_batch_gradients and cfg.mode != "synchronous" and not cfg.wait_for_weights
+        # thread while this one prepares the next batch; each step then waits for the weights its
+        # push brings back, unless the job asks for overlap (asynchronous and hogwild): then the
+        # next step computes meanwhile, on the weights it has, one own step behind.
+        self.one_step_stale = self.per_batch_gradients and cfg.mode != "synchronous" and cfg.overlap
         self._sender = ThreadPoolExecutor(1, thread_name_prefix="sparkeras-push") if self.per_batch_gradients else None
         self._in_flight = None  # (future reply, position of the step it carries)
 
