@@ -21,6 +21,8 @@ sys.path.insert(0, os.path.join(HERE, "..", "examples", "python"))
 
 import numpy as np
 
+import ceiling  # bench/, beside this file
+
 BATCH, EPOCHS = 64, 10
 MODES = ["asynchronous/epoch", "asynchronous/batch", "synchronous/batch", "synchronous/epoch",
          "hogwild/epoch", "hogwild/batch", "asynchronous/batch/overlap", "hogwild/batch/overlap"]
@@ -59,28 +61,10 @@ def child_baseline(data, epochs):
 
 def child_ceiling(data, epochs, part, workers):
     """One 1-thread process running a bare compiled train step on its share of the data, no communication."""
-    import tensorflow as tf
-    tf.config.threading.set_intra_op_parallelism_threads(1)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
+    ceiling.one_thread()
     x_train, _, y_train, _ = load(data)
-    x, y = x_train[part::workers], y_train[part::workers]
-    model = build_model()
-    model.optimizer.build(model.trainable_weights)
-    # The same compiled call path as the workers': a concrete function, tensors in.
-    step = tf.function(lambda a, b: model.train_step((a, b))).get_concrete_function(
-        tf.TensorSpec((None, 784), tf.float32), tf.TensorSpec((None,), tf.as_dtype(y.dtype)))
-    step(tf.constant(x[:BATCH]), tf.constant(y[:BATCH]))
-    rng = np.random.default_rng(part)
-    # Both children start timing together, once both have loaded and traced.
-    print("ready", flush=True)
-    sys.stdin.readline()
-    started = time.perf_counter()
-    for _ in range(epochs):
-        order = rng.permutation(len(x))
-        for i in range(0, len(x), BATCH):
-            idx = order[i:i + BATCH]
-            step(tf.constant(x[idx]), tf.constant(y[idx]))
-    print(json.dumps({"seconds": time.perf_counter() - started, "samples": len(x) * epochs}))
+    print(json.dumps(ceiling.bare_steps(build_model(), x_train[part::workers], y_train[part::workers], BATCH, epochs,
+                                        seed=part)))
 
 
 def run_child(args):
@@ -90,18 +74,9 @@ def run_child(args):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def ceiling(data, epochs, workers):
-    procs = [subprocess.Popen([sys.executable, __file__, "--child", "ceiling", "--data", data, "--epochs", str(epochs),
-                               "--part", str(p), "--workers", str(workers)], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)
-             for p in range(workers)]
-    for p in procs:
-        assert p.stdout.readline().strip() == "ready"
-    for p in procs:
-        p.stdin.write("go\n")
-        p.stdin.flush()
-    results = [json.loads(p.communicate()[0].strip().splitlines()[-1]) for p in procs]
-    return sum(r["samples"] for r in results) / max(r["seconds"] for r in results)
+def ceiling_rate(data, epochs, workers):
+    return ceiling.run_together([[sys.executable, __file__, "--child", "ceiling", "--data", data, "--epochs", str(epochs),
+                                  "--part", str(p), "--workers", str(workers)] for p in range(workers)])
 
 
 # ------------------------------------------------------------- wire timings
@@ -233,7 +208,7 @@ def main():
     print(f"MNIST from {os.path.abspath(args.data)}; {args.epochs} epochs, batch {BATCH}, {args.workers} workers on local[2]")
     base = run_child(["--child", "baseline", "--data", args.data, "--epochs", str(args.epochs)])
     base_rate = base["samples"] / base["seconds"]
-    ceil_rate = ceiling(args.data, args.epochs, args.workers)
+    ceil_rate = ceiling_rate(args.data, args.epochs, args.workers)
     rows = [("keras model.fit (1 process)", base_rate, base["accuracy"])]
 
     spark = sparkeras.spark_session("local[2]", "sparkeras-bench", local_only=True, spark_ui_enabled="false")

@@ -38,6 +38,8 @@ sys.path.insert(0, os.path.join(HERE, "..", "examples", "python"))
 
 import numpy as np  # noqa: E402
 
+import ceiling  # noqa: E402  (bench/, beside this file)
+
 # name: (per-worker batch, epochs, training rows by default)
 WORKLOADS = {"mlp": (64, 3, 60000), "convnet": (128, 1, 20000), "wide": (128, 1, 60000), "lstm": (64, 3, 20000)}
 SPARKERAS_RUNS = ["synchronous/batch", "asynchronous/batch", "asynchronous/epoch"]
@@ -111,27 +113,11 @@ def child_fit(args):
 def child_ceiling(args):
     """One 1-thread process: the bare compiled train step on its half of the rows."""
     import keras
-    import tensorflow as tf
-    tf.config.threading.set_intra_op_parallelism_threads(1)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
+    ceiling.one_thread()
     batch, epochs, rows = spec(args)
     x_train, _, y_train, _ = data(args.workload, args.data, rows)
-    x, y = x_train[args.part::2], y_train[args.part::2]
     model = build(args.workload, keras)
-    model.optimizer.build(model.trainable_weights)
-    step = tf.function(lambda a, b: model.train_step((a, b))).get_concrete_function(
-        tf.TensorSpec((None,) + x.shape[1:], tf.float32), tf.TensorSpec((None,), tf.as_dtype(y.dtype)))
-    step(tf.constant(x[:batch]), tf.constant(y[:batch]))
-    rng = np.random.default_rng(args.part)
-    print("ready", flush=True)
-    sys.stdin.readline()  # both halves start together
-    started = time.perf_counter()
-    for _ in range(epochs):
-        order = rng.permutation(len(x))
-        for i in range(0, len(x), batch):
-            idx = order[i:i + batch]
-            step(tf.constant(x[idx]), tf.constant(y[idx]))
-    return {"seconds": time.perf_counter() - started, "samples": len(x) * epochs}
+    return ceiling.bare_steps(model, x_train[args.part::2], y_train[args.part::2], batch, epochs, seed=args.part)
 
 
 def _session():
@@ -288,18 +274,11 @@ def run(args, system):
     return dict(result, rate=result["samples"] / result["seconds"], rss_mb=peak, rss_by_role=memory.breakdown)
 
 
-def ceiling(args):
-    procs = [subprocess.Popen(child_args(args, "ceiling", part), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              stderr=subprocess.DEVNULL, text=True) for part in (0, 1)]
-    memory = PeakMemory([p.pid for p in procs])
-    for p in procs:
-        assert p.stdout.readline().strip() == "ready"
-    for p in procs:
-        p.stdin.write("go\n")
-        p.stdin.flush()
-    results = [json.loads(p.communicate()[0].strip().splitlines()[-1]) for p in procs]
-    peak = memory.stop()
-    return {"rate": sum(r["samples"] for r in results) / max(r["seconds"] for r in results), "rss_mb": peak}
+def ceiling_rate(args):
+    memory = []
+    rate = ceiling.run_together([child_args(args, "ceiling", part) for part in (0, 1)],
+                                started=lambda pids: memory.append(PeakMemory(pids)))
+    return {"rate": rate, "rss_mb": memory[0].stop()}
 
 
 def mirrored_available():
@@ -338,7 +317,7 @@ def main():
         args.workload = workload
         batch, epochs, rows = spec(args)
         print(f"\n{workload}: {rows} training rows, {epochs} epochs, batch {batch} per worker ({2 * batch} in one process)")
-        rows_out = {"model.fit": run(args, "fit"), "ceiling": ceiling(args)}
+        rows_out = {"model.fit": run(args, "fit"), "ceiling": ceiling_rate(args)}
         if mirrored:
             rows_out["MirroredStrategyRunner"] = run(args, "mirrored")
         for name in args.runs.split(","):
